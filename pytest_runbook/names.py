@@ -1,0 +1,69 @@
+"""Runme's generated cell names, reproduced exactly so pytest ids match ``runme list``.
+
+The algorithm (Runme ``document/block.go`` ``sanitizeName`` and ``internal/shell/format.go``)
+has quirks that real runbooks depend on: trailing hyphens (``grpcurl \\`` -> ``grpcurl-``),
+a 32-byte cut, and one de-duplication counter per document over every code block.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Set
+
+__all__ = ["NameCounter", "generate", "sanitize"]
+
+
+def _first_command(lines: Sequence[str]) -> str:
+    # Runme first drops leading "$" and trailing blanks from every line, then looks for the
+    # first line that still has text before a "#" (comments are cut at the first "#" anywhere,
+    # even inside quotes). A block of only comments falls back to its first line.
+    normalized = [line.lstrip("$").rstrip() for line in lines]
+    for line in normalized:
+        code = line.strip().split("#", 1)[0]
+        if code:
+            return code.rstrip()
+    return normalized[0] if normalized else ""
+
+
+def sanitize(text: str) -> str:
+    """Runme's ``sanitizeName``: the text before ``=``, 32 bytes, two words, ``[a-z0-9-]``."""
+    cut = text.find("=")
+    if cut > 0:
+        text = text[:cut]
+    # Go slices bytes; a rune cut in half is dropped later anyway (it is not [a-z0-9]).
+    text = text.encode("utf-8")[:32].decode("utf-8", "ignore")
+    text = " ".join(text.split(" ")[:2])
+    out: List[str] = []
+    for char in text.lower():
+        if char == " " and out:
+            out.append("-")
+        elif "0" <= char <= "9" or "a" <= char <= "z":
+            out.append(char)
+    return "".join(out)
+
+
+def generate(lines: Sequence[str]) -> str:
+    """The name Runme gives an unnamed block with these content lines ("" when nothing fits)."""
+    return sanitize(_first_command(lines))
+
+
+class NameCounter:
+    """Runme's per-document de-duplication (``x``, ``x-2``, ``x-3``), made collision-free.
+
+    Runme counts each base name separately, so an explicit ``x-2`` followed by two ``x``
+    blocks gives two ``x-2``. Cell names become pytest ids and must be unique, so a result
+    that is already taken keeps counting; this never changes a name Runme would make unique.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Dict[str, int] = {}
+        self._taken: Set[str] = set()
+
+    def take(self, base: str) -> str:
+        count = self._counts.get(base, 0) + 1
+        name = base if count == 1 else f"{base}-{count}"
+        while name in self._taken:
+            count += 1
+            name = f"{base}-{count}"
+        self._counts[base] = count
+        self._taken.add(name)
+        return name
