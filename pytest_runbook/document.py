@@ -389,6 +389,11 @@ class _Parser:
     def error(self, line: Optional[int], problem: Invalid) -> RunbookError:
         return RunbookError(self.path, line, problem.message, problem.hint)
 
+    def frontmatter_error(self, line: int, key: str, problem: Invalid) -> RunbookError:
+        # Value checks are shared with cell attributes, whose hints say key=value.
+        hint = problem.hint.replace(f"{key}=", f"{key}: ")
+        return RunbookError(self.path, line, problem.message, hint)
+
     def notice(self, line: int, message: str) -> None:
         self.notices.append(Notice(line, message))
 
@@ -424,14 +429,14 @@ class _Parser:
             elif runbook is not None:
                 enabled = parse_bool("runbook", runbook)
         except Invalid as problem:
-            raise self.error(line_of("runbook"), problem) from None
+            raise self.frontmatter_error(line_of("runbook"), "runbook", problem) from None
 
         values: Dict[str, Any] = {}
         for field_name, (key, value) in settings.items():
             try:
                 values[field_name] = self._file_value(field_name, key, value)
             except Invalid as problem:
-                raise self.error(line_of(key), problem) from None
+                raise self.frontmatter_error(line_of(key), key, problem) from None
         tags = tuple(dict.fromkeys(values.pop("tag", ()) + values.pop("category", ())))
         try:
             default_shell = parse_words("shell", self.defaults.shell)
@@ -604,14 +609,16 @@ class _Parser:
             attrs.update(info_attrs)
             origins.update(dict.fromkeys(info_attrs, line))
 
-        role, interpreter = self._role(language, attrs, lines, origins)
-        could_run = (
-            role != "doc"
-            or language in SHELL_LANGUAGES | CONSOLE_LANGUAGES | {"", "output"}
+        # Broken attributes are an error where a cell could be meant; on a documentation
+        # block (```js {1,3} line highlights, say) they are left alone.
+        if problem is not None and (
+            language in SHELL_LANGUAGES | CONSOLE_LANGUAGES | {"", "output"}
             or language in _INTERPRETERS
             or language in _TYPESCRIPT
-        )
-        if problem is not None and could_run:
+        ):
+            raise self.error(line, problem)
+        role, interpreter = self._role(language, attrs, lines, origins)
+        if problem is not None and role != "doc":
             raise self.error(line, problem)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
             role = "doc"

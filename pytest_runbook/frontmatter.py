@@ -96,7 +96,7 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
         end = _closing(lines, first)
         if end is None:
             return None  # a thematic break, not frontmatter
-        body = "\n".join(lines[1:end])
+        body = "".join(line + "\n" for line in lines[1:end])
         if fmt == "yaml":
             try:
                 value = yaml.safe_load(body)
@@ -112,7 +112,7 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
                 value = tomllib.loads(body)
             except tomllib.TOMLDecodeError as exc:
                 found = re.search(r"line (\d+)", str(exc))
-                line = int(found.group(1)) if found else 0
+                line = int(found.group(1)) if found else end  # "at end of document"
                 raise Invalid(f"invalid TOML frontmatter: {exc}", _HINT[fmt], line) from None
             except RecursionError:
                 raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
