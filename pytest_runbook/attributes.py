@@ -16,6 +16,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+# libyaml's safe loader when present: same results, several times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "Directive",
     "Invalid",
@@ -208,7 +211,7 @@ def parse_directive(content: str) -> Optional[Directive]:
     if closed:
         body = body[:end]
     try:
-        values = yaml.safe_load(textwrap.dedent(body))
+        values = yaml.load(textwrap.dedent(body), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = offset + (mark.line if mark is not None else 0)

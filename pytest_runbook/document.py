@@ -203,7 +203,6 @@ class Document:
     options: FileOptions
     cells: Tuple[Cell, ...]
     notices: Tuple[Notice, ...] = ()
-
     bom: bool = False  # the file started with a UTF-8 byte order mark (kept out of ``text``)
 
 
@@ -302,9 +301,19 @@ _PROMPT_ENV = {
     "": "auto",
 }
 
-_CRAM_STATUS = re.compile(r"\[(\d+)\]")
-_MD = MarkdownIt("commonmark")
+_CRAM_STATUS = re.compile(r"\[([0-9]+)\]")
+_markdown: Optional[MarkdownIt] = None
 _ts_runner: Optional[Tuple[str, ...]] = None
+
+
+def _block_parser() -> MarkdownIt:
+    # Built on first use (it costs import time for runs that collect no Markdown). Inline
+    # parsing is off: cells, output blocks and directives are all block-level tokens, and
+    # inline parsing would be a third of the parse time.
+    global _markdown
+    if _markdown is None:
+        _markdown = MarkdownIt("commonmark").disable(["inline", "text_join"], ignoreInvalid=True)
+    return _markdown
 
 
 def _typescript_runner() -> Tuple[str, ...]:
@@ -316,12 +325,23 @@ def _typescript_runner() -> Tuple[str, ...]:
     return _ts_runner
 
 
-def _is_bash(argv: Sequence[str]) -> bool:
-    """A plain bash (also via ``env``): such cells run in the session shell itself."""
+_SHELLS = frozenset({"sh", "bash", "zsh", "ksh", "mksh", "dash", "ash", "fish"})
+
+
+def _program(argv: Sequence[str]) -> Tuple[str, int]:
+    """The program's basename (looking through ``env``) and how many arguments follow it."""
     words = list(argv)
     if words and os.path.basename(words[0]) == "env":
         words = words[1:]
-    return len(words) == 1 and os.path.basename(words[0]) == "bash"
+        # env's own options and NAME=value assignments come before the program.
+        while words and (words[0].startswith("-") or "=" in words[0]):
+            words = words[1:]
+    return (os.path.basename(words[0]), len(words) - 1) if words else ("", 0)
+
+
+def _is_bash(argv: Sequence[str]) -> bool:
+    """A plain bash (also via ``env``): such cells run in the session shell itself."""
+    return _program(argv) == ("bash", 0)
 
 
 def _text(value: Any) -> str:
@@ -330,7 +350,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _reason(key: str, value: Any, default: str) -> Optional[str]:
+def _reason(value: Any, default: str) -> Optional[str]:
     """``skip``/``xfail``: bare or true -> a default reason, false -> None, text -> reason."""
     if value is None or value is False:
         return None
@@ -367,7 +387,9 @@ def _content_lines(content: str) -> List[str]:
 class _Draft:
     """A cell before its output block is known (Cell is frozen)."""
 
-    def __init__(self, token_index: int, fields: Dict[str, Any], match: Any, ansi: Any) -> None:
+    def __init__(
+        self, token_index: int, fields: Dict[str, Any], match: Optional[str], ansi: Optional[str]
+    ) -> None:
         self.token_index = token_index
         self.fields = fields
         self.match = match
@@ -375,6 +397,14 @@ class _Draft:
 
 
 class _Parser:
+    """One parse: walks markdown-it's block tokens once, in document order.
+
+    Order matters twice: Runme's name counter runs over every code block as it appears, and
+    an output block belongs to the cell whose token comes right before it.
+    """
+
+    options: FileOptions
+
     def __init__(self, text: str, path: str, defaults: Defaults) -> None:
         self.path = path
         self.defaults = defaults
@@ -413,7 +443,7 @@ class _Parser:
                 for key, value in runbook.items():
                     key = str(key)
                     if key == "skip":
-                        skip = _reason(key, value, "skipped by 'runbook: skip' in the frontmatter")
+                        skip = _reason(value, "skipped by 'runbook: skip' in the frontmatter")
                     elif key == "enabled":
                         enabled = parse_bool("runbook.enabled", value)
                     elif key in _FILE_KEYS:
@@ -507,7 +537,7 @@ class _Parser:
         self.options = self.file_options(front)
         start = front.end if front is not None else 0
         source = "\n" * start + "".join(line + "\n" for line in self.lines[start:])
-        tokens = _MD.parse(source)
+        tokens = _block_parser().parse(source)
 
         directive: Optional[Tuple[int, int, Dict[str, Any]]] = None  # token, line, values
         for index, token in enumerate(tokens):
@@ -657,7 +687,8 @@ class _Parser:
         else:
             kind = role
             source_line = block.content_start
-            shellish = language in SHELL_LANGUAGES or language == "" or role == "shell"
+            # Prompts are a shell convention: a python script keeps its "$ " lines.
+            shellish = role == "shell" or _program(interpreter or ())[0] in _SHELLS
             source = _strip_prompts(lines) if shellish else "\n".join(lines)
         fields: Dict[str, Any] = dict(
             name=name,
@@ -773,9 +804,9 @@ class _Parser:
                 elif key == "exit":
                     values["exit"] = ExitSpec(parse_exit(value))
                 elif key == "skip":
-                    values["skip"] = _reason(key, value, "skip attribute")
+                    values["skip"] = _reason(value, "skip attribute")
                 elif key == "xfail":
-                    values["xfail"] = _reason(key, value, "xfail attribute")
+                    values["xfail"] = _reason(value, "xfail attribute")
                 elif key == "requires":
                     values["requires"] = parse_list(key, value)
                 elif key == "platform":

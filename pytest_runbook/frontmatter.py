@@ -20,6 +20,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on old Pythons only
     import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
+# libyaml's safe loader when present: same results, several times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = ["Frontmatter", "split_frontmatter"]
 
 
@@ -99,7 +102,7 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
         body = "".join(line + "\n" for line in lines[1:end])
         if fmt == "yaml":
             try:
-                value = yaml.safe_load(body)
+                value = yaml.load(body, Loader=_YAML_LOADER)
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -184,6 +184,16 @@ def test_dollar_prompts_are_dropped_and_line_count_kept() -> None:
 
 def test_non_shell_sources_keep_dollars() -> None:
     assert one("```python {name=p}\n$ x\n```\n").source == "$ x"
+    shebang = one('```{"name":"a"}\n#!/usr/bin/env python3\n$ x\n```\n')
+    assert (shebang.kind, shebang.source) == ("script", "#!/usr/bin/env python3\n$ x")
+    zsh = one("---\nshell: zsh\n---\n```sh\n$ x\n```\n")
+    assert (zsh.kind, zsh.source) == ("script", "x")
+
+
+def test_env_wrapped_interpreters() -> None:
+    cell = one('```sh {interpreter="/usr/bin/env -S bash -e"}\nx\n```\n')
+    assert (cell.kind, cell.interpreter) == ("script", ("/usr/bin/env", "-S", "bash", "-e"))
+    assert one('```sh {interpreter="env -S LC_ALL=C bash"}\nx\n```\n').kind == "shell"
 
 
 def test_crlf_file_line_numbers_and_newline() -> None:
