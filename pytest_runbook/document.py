@@ -599,15 +599,13 @@ class _Parser:
         closed = end - first - 1 - token.content.count("\n") == 1
         content_end = end - 1 if closed else end
         marker = token.markup
-        if closed and content_end < len(self.lines):
-            raw = self.lines[content_end]
-            prefix = raw[: max(raw.find(marker[0]), 0)]
-        else:
-            raw = self.lines[first] if first < len(self.lines) else ""
-            # The opening line may carry a list marker ("- ```"): continuation lines are
-            # indented to the same column instead.
-            before = raw[: max(raw.find(marker), 0)]
-            prefix = "".join(c if c in " \t>" else " " for c in before)
+        # Content lines are the opening line's prefix (blockquote ">", list indentation,
+        # the fence's own indentation, which markdown-it strips from content lines too) plus
+        # text. A list marker on the opening line ("- ```") is indentation for the lines after
+        # it. The closing fence's indentation may differ and is not a safe prefix.
+        raw = self.lines[first] if first < len(self.lines) else ""
+        before = raw[: max(raw.find(marker), 0)]
+        prefix = "".join(c if c in " \t>" else " " for c in before)
         return Block(first, first + 1, content_end, prefix, marker), closed
 
     def _fence(

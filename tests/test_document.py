@@ -263,6 +263,36 @@ def test_list_item_opening_fence_prefix_is_indentation() -> None:
     assert (cell.block.prefix, cell.block.content_end) == ("  ", 2)
 
 
+def test_prefix_ignores_the_closing_fence_indentation() -> None:
+    cell = one("```sh\necho\n   ```\n")
+    assert cell.block is not None
+    assert (cell.block.prefix, cell.block.content_end) == ("", 2)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "```sh\n{body}\n```\n",
+        "  ```sh\n  {body}\n  ```\n",
+        "- item\n\n  ```sh\n  {body}\n  ```\n",
+        "- ```sh\n  {body}\n  ```\n",
+        "10. ```sh\n    {body}\n    ```\n",
+        "> ```sh\n> {body}\n> ```\n",
+        "> - ```sh\n>   {body}\n>   ```\n",
+        "1. step\n\n   > ```sh\n   > {body}\n   > ```\n",
+    ],
+)
+def test_rewriting_content_with_the_prefix_round_trips(layout: str) -> None:
+    # What update mode does: replace the content lines with prefix + new line.
+    (cell,) = parse(layout.format(body="echo old")).cells
+    block = cell.block
+    assert block is not None
+    new = ["echo new", "  indented", "", "last"]
+    lines = layout.format(body="echo old").split("\n")
+    lines[block.content_start : block.content_end] = [block.prefix + x for x in new]
+    assert parse("\n".join(lines)).cells[0].source == "\n".join(new)
+
+
 def test_empty_fence_span() -> None:
     cell = one("```sh {name=e}\n```\n")
     assert cell.block is not None
