@@ -377,6 +377,14 @@ def _strip_prompts(lines: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(text: str) -> List[str]:
+    """Lines with their endings, broken exactly where markdown-it breaks them (not on \\f)."""
+    return _LINE.findall(text)
+
+
 def _content_lines(content: str) -> List[str]:
     lines = content.split("\n")
     if lines and lines[-1] == "":

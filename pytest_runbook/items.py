@@ -1,0 +1,726 @@
+"""pytest nodes: a Markdown file owns one shell session; each cell is an item run in it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import types
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+import pytest
+
+from . import report
+from .document import Cell, Command, Document, ExitSpec, read
+from .errors import RunbookError
+from .matching import Mismatch, check, normalise
+from .session import Result, Session
+from .settings import SETTINGS_KEY, Settings
+from .transcript import Transcript
+
+# Runme exports a named cell's output under its name when the name looks like an env var.
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
+_LAST_OUTPUT_CAP = 128 * 1024  # Runme caps stored outputs near this size too
+_ERREXIT = {"bash": "set -e -o pipefail", "zsh": "set -e -o pipefail", "ksh": "set -e -o pipefail"}
+_POSIX_SHELLS = {"sh", "dash", "ash", "busybox"}
+_PLACEHOLDER_EXPORT = re.compile(
+    r"""^(\s*export\s+)([A-Za-z_][A-Za-z0-9_]*)=("[^"$`\\]*"|'[^']*'|[^\s"'$`\\;&|]*)(\s.*)?$"""
+)
+
+
+class RunbookWarning(pytest.PytestWarning):
+    """Valid but suspicious Markdown: an unknown attribute, an unclosed fence, ..."""
+
+
+class CellFailed(Exception):
+    """A cell did not do what its document says; ``args[0]`` is the whole report."""
+
+
+@dataclass
+class _Outcome:
+    command: Optional[Command]
+    result: Result
+
+
+class RunbookFile(pytest.Module):
+    """One Markdown runbook: parses it, then lends its single session to its items in order.
+
+    A ``Module`` (with an empty module object) so that module-scoped fixtures named in the
+    frontmatter live exactly as long as the file's session.
+    """
+
+    document: Document
+
+    def _getobj(self) -> types.ModuleType:
+        return types.ModuleType(self.path.stem)
+
+    def collect(self) -> Iterable[pytest.Item]:
+        settings = self.config.stash[SETTINGS_KEY]
+        try:
+            self.document = read(str(self.path), settings.defaults)
+        except RunbookError as error:
+            error.path = self.display_path
+            raise self.CollectError(str(error)) from None
+        for notice in self.document.notices:
+            warnings.warn_explicit(
+                RunbookWarning(notice.message),
+                category=RunbookWarning,
+                filename=self.display_path,
+                lineno=notice.line + 1,
+            )
+        if not self.document.options.enabled:
+            return []
+        return [
+            RunbookItem.from_parent(self, name=cell.name, cell=cell) for cell in self.document.cells
+        ]
+
+    @property
+    def display_path(self) -> str:
+        return self.nodeid.split("::", 1)[0] or self.path.name
+
+    # -- the session, shared by the items -------------------------------------------------
+
+    def setup(self) -> None:
+        self._settings: Settings = self.config.stash[SETTINGS_KEY]
+        self._shell: Optional[Session] = None
+        self._workdir: Optional[str] = None
+        self._own_tmp: Optional[str] = None
+        self._ran: Set[int] = set()
+        self._exports: Dict[str, str] = {}
+        self.failed_cell: Optional[str] = None
+        self._excluded: Optional[Set[int]] = None
+        self.fixtures_exported = False
+        self.transcript = Transcript(self.document) if self._settings.transcript_dir else None
+
+    def teardown(self) -> None:
+        try:
+            self._run_pending_teardown_cells()
+        finally:
+            if self._shell is not None:
+                self._shell.close()
+                self._shell = None
+            if self._own_tmp:
+                shutil.rmtree(self._own_tmp, ignore_errors=True)
+            if self.transcript is not None and self._settings.transcript_dir is not None:
+                self.transcript.write(self._settings.transcript_dir / (self.display_path + ".md"))
+
+    def workdir(self) -> str:
+        """The file's working directory: the file's own, or frontmatter ``cwd`` (``tmp``)."""
+        if self._workdir is None:
+            base = str(self.path.parent)
+            raw = self.document.options.cwd
+            if raw == "tmp":
+                self._own_tmp = tempfile.mkdtemp(prefix="runbook-cwd-")
+                self._workdir = self._own_tmp
+            elif raw:
+                path = os.path.normpath(os.path.join(base, os.path.expanduser(raw)))
+                if not os.path.isdir(path):
+                    raise CellFailed(
+                        f"{self.display_path}: frontmatter cwd {raw!r} is not a directory "
+                        f"({path}); fix: point cwd at an existing directory, or use cwd: tmp"
+                    )
+                self._workdir = path
+            else:
+                self._workdir = base
+        return self._workdir
+
+    def shell_session(self) -> Session:
+        if self._shell is None:
+            env = dict(os.environ)
+            env.update(self.document.options.env)
+            env.update(self._settings.env)
+            shell = self.document.options.shell
+            session_shell = shell if Path(shell[0]).name == "bash" else ("bash",)
+            self._shell = Session(
+                cwd=self.workdir(), shell=session_shell, env=env, columns=self._settings.columns
+            )
+        return self._shell
+
+    # -- which cells run as prerequisites -----------------------------------------------
+
+    def excluded(self) -> Set[int]:
+        """Cells never run, not even as setup: skipped by attribute, --deselect or -m."""
+        if self._excluded is None:
+            self._excluded = {c.index for c in self.document.cells if never_runs(self, c)}
+        return self._excluded
+
+    def prerequisites(self, cell: Cell) -> List[Cell]:
+        excluded = self.excluded()
+        return [
+            c
+            for c in self.document.cells[: cell.index]
+            if c.index not in self._ran and c.index not in excluded and not c.options.teardown
+        ]
+
+    def _run_pending_teardown_cells(self) -> None:
+        """``teardown=true`` cells run at the end of the file even when they were not selected."""
+        if self._shell is None:
+            return
+        for cell in self.document.cells:
+            if cell.options.teardown and cell.index not in self._ran:
+                if cell.index in self.excluded():
+                    continue
+                with contextlib.suppress(CellFailed, pytest.skip.Exception):
+                    self.run_cell(cell, None)
+
+    # -- running a cell ---------------------------------------------------------------
+
+    def cell_cwd(self, cell: Cell) -> Optional[str]:
+        if not cell.options.cwd:
+            return None
+        path = os.path.normpath(os.path.join(self.workdir(), os.path.expanduser(cell.options.cwd)))
+        if not os.path.isdir(path):
+            raise CellFailed(
+                f"{self.display_path}:{cell.line + 1}: cell {cell.name!r}: cwd "
+                f"{cell.options.cwd!r} is not a directory ({path}); fix: create it in an "
+                f"earlier cell or correct the path"
+            )
+        return path
+
+    def run_cell(self, cell: Cell, on_output: Optional[Callable[[str], None]]) -> List[_Outcome]:
+        """Run ``cell`` in the session; console cells stop at the first command that fails."""
+        self._ran.add(cell.index)
+        session = self.shell_session()
+        cwd = self.cell_cwd(cell)
+        interpreter = self._interpreter(cell)
+        started = time.monotonic()
+        outcomes: List[_Outcome] = []
+        if cell.kind == "console":
+            for command in cell.commands:
+                result = session.run(
+                    command.source,
+                    timeout=cell.options.timeout,
+                    cwd=cwd,
+                    exports=self._take_exports(),
+                    on_output=on_output,
+                )
+                outcomes.append(_Outcome(command, result))
+                self._remember(cell, result)
+                if not _finished_ok(result, command.exit):
+                    break
+                if not self._settings.update and _output_mismatch(
+                    self, cell, command.expected, result, cwd
+                ):
+                    break
+        elif cell.options.background:
+            result = session.start_background(
+                self._source(cell, interpreter),
+                timeout=cell.options.timeout,
+                ready=cell.options.ready,
+                cwd=cwd,
+                interpreter=interpreter,
+                exports=self._take_exports(),
+            )
+            outcomes.append(_Outcome(None, result))
+        else:
+            result = session.run(
+                self._source(cell, interpreter),
+                timeout=cell.options.timeout,
+                cwd=cwd,
+                interpreter=interpreter,
+                stdin=cell.options.stdin,
+                answers=[(a.expect, a.send) for a in cell.options.answers],
+                exports=self._take_exports(),
+                on_output=on_output,
+            )
+            outcomes.append(_Outcome(None, result))
+            self._remember(cell, result)
+        if self.transcript is not None:
+            self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
+        return outcomes
+
+    def _interpreter(self, cell: Cell) -> Optional[Tuple[str, ...]]:
+        if cell.kind != "script" or not cell.interpreter:
+            return None
+        program = cell.interpreter[0]
+        if os.sep not in program and shutil.which(program, path=self._path_env()) is None:
+            pytest.skip(f"cell {cell.name!r} needs {program!r}, which is not installed")
+        if os.sep in program and not os.access(program, os.X_OK):
+            pytest.skip(f"cell {cell.name!r} needs {program!r}, which is not installed")
+        return cell.interpreter
+
+    def _path_env(self) -> str:
+        merged = {**os.environ, **self.document.options.env, **self._settings.env}
+        return merged.get("PATH", os.defpath)
+
+    def _source(self, cell: Cell, interpreter: Optional[Tuple[str, ...]]) -> str:
+        source = cell.source
+        if cell.options.prompt_env == "yes" and cell.kind == "shell":
+            source = self._keep_given_values(source)
+        if interpreter:
+            shell = Path(interpreter[0]).name
+            if shell in _ERREXIT:  # Runme runs shell cells under errexit, whatever the shell
+                source = f"{_ERREXIT[shell]}\n{source}"
+            elif shell in _POSIX_SHELLS:
+                source = f"set -e\n{source}"
+        return source
+
+    def _keep_given_values(self, source: str) -> str:
+        """promptEnv: a placeholder export keeps a value the run already provides (Runme)."""
+        given = {**os.environ, **self.document.options.env, **self._settings.env}
+        lines = source.split("\n")
+        for number, line in enumerate(lines):
+            match = _PLACEHOLDER_EXPORT.match(line)
+            if match and match.group(2) in given:
+                lines[number] = f"{match.group(1)}{match.group(2)}"  # keeps the current value
+        return "\n".join(lines)
+
+    def _remember(self, cell: Cell, result: Result) -> None:
+        """Runme's session variables: ``$__`` and an upper-case cell name hold the output."""
+        if result.status is None:
+            return
+        value = result.output[-_LAST_OUTPUT_CAP:].rstrip("\n").replace("\0", "")
+        self._exports["__"] = value
+        if _ENV_NAME.match(cell.name):
+            self._exports[cell.name] = value
+
+    def add_export(self, name: str, value: str) -> None:
+        self._exports[name] = value
+
+    def _take_exports(self) -> Dict[str, str]:
+        exports, self._exports = self._exports, {}
+        return exports
+
+    def substitutions(self, cwd: Optional[str]) -> Dict[str, str]:
+        subs = {
+            "[CWD]": cwd or self.workdir(),
+            "[TMP]": self.shell_session().tmpdir,
+            "[ROOT]": str(self.config.rootpath),
+        }
+        subs.update(self.document.options.substitutions)
+        return subs
+
+
+def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
+    return (
+        result.status is not None
+        and not result.timed_out
+        and not result.waiting_for_input
+        and not result.incomplete
+        and result.shell_exited is None
+        and exit_spec.accepts(result.status)
+    )
+
+
+def _output_mismatch(
+    file: RunbookFile, cell: Cell, expected: Tuple[str, ...], result: Result, cwd: Optional[str]
+) -> Optional[Mismatch]:
+    match, ansi_keep = ("exact", False)
+    if cell.expected is not None:
+        match, ansi_keep = cell.expected.match, cell.expected.ansi_keep
+    return check(
+        expected,
+        result.output,
+        mode=match,
+        substitutions=file.substitutions(cwd),
+        ansi_keep=ansi_keep,
+    )
+
+
+def never_runs(file: RunbookFile, cell: Cell) -> bool:
+    """SPEC 5: cells left out by attribute, ``--deselect`` or ``-m`` never run as setup."""
+    options = cell.options
+    if options.skip is not None or file.document.options.skip is not None:
+        return True
+    if options.exclude_from_run_all:
+        return True
+    if options.platforms and not _on_platform(options.platforms):
+        return True
+    if any(shutil.which(c) is None for c in options.requires):
+        return True
+    nodeid = f"{file.nodeid}::{cell.name}"
+    for prefix in file.config.getoption("deselect") or []:
+        if nodeid.startswith(str(prefix)):
+            return True
+    markexpr = file.config.getoption("markexpr") or ""
+    return bool(markexpr) and not _marks_match(markexpr, set(options.tags) | {"runbook"})
+
+
+def _marks_match(markexpr: str, names: Set[str]) -> bool:
+    try:
+        from _pytest.mark.expression import Expression
+
+        def matcher(name: str, **kwargs: Any) -> bool:
+            return name in names
+
+        return bool(Expression.compile(markexpr).evaluate(matcher))
+    except Exception:  # a private API: if it moves, err on the side of running the cell
+        return True
+
+
+def _on_platform(platforms: Tuple[str, ...]) -> bool:
+    return any(sys.platform.startswith(p) for p in platforms)
+
+
+class RunbookItem(pytest.Item):
+    """One cell. Its outcome: exit status accepted and output as the document says."""
+
+    parent: RunbookFile
+
+    def __init__(self, *, cell: Cell, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cell = cell
+        self._add_markers()
+        if self.parent.document.options.fixtures:
+            self._request_fixtures(self.parent.document.options.fixtures)
+
+    def _request_fixtures(self, names: Tuple[str, ...]) -> None:
+        """Frontmatter ``fixtures:``, requested the way pytest's doctest items do it."""
+        self.add_marker(pytest.mark.usefixtures(*names))
+        manager = self.session._fixturemanager
+        try:
+            info = manager.getfixtureinfo(node=self, func=None, cls=None)
+        except TypeError:  # pytest 7
+            info = manager.getfixtureinfo(node=self, func=None, cls=None, funcargs=False)
+        self._fixtureinfo = info
+        self.fixturenames = info.names_closure
+        self.funcargs: Dict[str, Any] = {}
+        try:
+            from _pytest.fixtures import TopRequest
+
+            self._request = TopRequest(self, _ispytest=True)  # type: ignore[arg-type]
+        except ImportError:  # pytest 7
+            from _pytest.fixtures import FixtureRequest
+
+            self._request = FixtureRequest(self, _ispytest=True)  # type: ignore[arg-type]
+
+    def _export_fixture_values(self) -> None:
+        """String and path values become session variables, once per file (TMP_PATH, ...)."""
+        file = self.parent
+        if file.fixtures_exported or not hasattr(self, "_request"):
+            return
+        file.fixtures_exported = True
+        for name in file.document.options.fixtures:
+            value = self.funcargs.get(name)
+            if isinstance(value, (str, os.PathLike, int, float)) and not isinstance(value, bool):
+                file.add_export(
+                    name.upper(), os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+                )
+
+    @property
+    def file(self) -> RunbookFile:
+        return self.parent
+
+    def _add_markers(self) -> None:
+        options = self.cell.options
+        doc_options = self.parent.document.options
+        self.add_marker("runbook")
+        for tag in options.tags:
+            _register_marker(self.config, tag)
+            self.add_marker(tag)
+        if doc_options.skip is not None:
+            self.add_marker(pytest.mark.skip(reason=doc_options.skip or "runbook skipped"))
+        if options.skip is not None:
+            self.add_marker(pytest.mark.skip(reason=options.skip or f"cell {self.name!r} skipped"))
+        if options.xfail is not None:
+            self.add_marker(pytest.mark.xfail(reason=options.xfail or "", strict=False))
+        for command in options.requires:
+            if shutil.which(command) is None:
+                self.add_marker(pytest.mark.skip(reason=f"requires {command!r}, not found on PATH"))
+        if options.platforms and not _on_platform(options.platforms):
+            wanted = ", ".join(options.platforms)
+            self.add_marker(pytest.mark.skip(reason=f"runs on {wanted} only, not {sys.platform}"))
+
+    def reportinfo(self) -> Tuple[Path, int, str]:
+        return self.path, self.cell.line, f"[runbook] {self.name}"
+
+    @property
+    def location_text(self) -> str:
+        return f"{self.parent.display_path}:{self.cell.line + 1}"
+
+    def setup(self) -> None:
+        file = self.parent
+        cell = self.cell
+        if hasattr(self, "_request"):
+            self._request._fillfixtures()
+            self._export_fixture_values()
+        if cell.options.exclude_from_run_all and not self._selected_explicitly():
+            pytest.skip(
+                f"excludeFromRunAll: select it explicitly to run it "
+                f"({file.display_path}::{self.name} or -k {self.name})"
+            )
+        if file.failed_cell is not None and not cell.options.teardown:
+            pytest.skip(f"earlier cell {file.failed_cell!r} failed (on-failure: stop)")
+        for earlier in file.prerequisites(cell):
+            self._run_prerequisite(earlier)
+
+    def _selected_explicitly(self) -> bool:
+        if self.config.getoption("keyword"):
+            return True
+        settings = self.config.stash[SETTINGS_KEY]
+        invocation = self.config.invocation_params.dir
+        for arg in settings.explicit_ids:
+            path, _, rest = arg.partition("::")
+            if rest == self.name and (invocation / path).resolve() == self.path.resolve():
+                return True
+        return False
+
+    def _run_prerequisite(self, cell: Cell) -> None:
+        file = self.parent
+        outcomes = file.run_cell(cell, None)
+        last = outcomes[-1] if outcomes else None
+        if last is None:
+            return
+        exit_spec = last.command.exit if last.command else cell.options.exit
+        if cell.options.xfail is not None or _finished_ok(last.result, exit_spec):
+            return
+        if file.document.options.on_failure == "stop":
+            file.failed_cell = cell.name
+        raise CellFailed(
+            report.failure(
+                location=f"{file.display_path}:{cell.line + 1}",
+                headline=(
+                    f"earlier cell {cell.name!r}, run as setup for {self.name!r}, failed: "
+                    f"{_why(last.result, exit_spec, cell.options.timeout)}"
+                ),
+                cell=cell,
+                result=last.result,
+                expected_exit=str(exit_spec),
+                show_output=True,
+                notes=[last.result.note],
+            )
+        )
+
+    def runtest(self) -> None:
+        file = self.parent
+        settings = file._settings
+        on_output = self._stream_writer() if settings.stream else None
+        outcomes = file.run_cell(self.cell, on_output)
+        try:
+            self._judge(outcomes)
+        except CellFailed:
+            if self.cell.options.xfail is None and (file.document.options.on_failure == "stop"):
+                file.failed_cell = self.name
+            raise
+
+    def _stream_writer(self) -> Optional[Callable[[str], None]]:
+        if self.config.getoption("capture") != "no":
+            return None
+        prefix = f"[{self.name}] "
+        state = {"at_line_start": True}
+
+        def write(chunk: str) -> None:
+            out = []
+            for piece in chunk.splitlines(keepends=True):
+                if state["at_line_start"]:
+                    out.append(prefix)
+                out.append(piece)
+                state["at_line_start"] = piece.endswith("\n")
+            sys.stdout.write("".join(out))
+            sys.stdout.flush()
+
+        return write
+
+    # -- verdicts -----------------------------------------------------------------------
+
+    def _judge(self, outcomes: List[_Outcome]) -> None:
+        cell = self.cell
+        file = self.parent
+        if cell.kind == "console":
+            for outcome in outcomes:
+                assert outcome.command is not None
+                self._judge_command(outcome.command, outcome.result)
+            return
+        result = outcomes[0].result
+        cwd = file.cell_cwd(cell)
+        if cell.options.background:
+            if result.status is None or result.timed_out or result.status != 0:
+                why = _why(result, cell.options.exit, cell.options.timeout)
+                if cell.options.ready and result.timed_out:
+                    why = (
+                        f"printed nothing matching ready={cell.options.ready!r} "
+                        f"within {cell.options.timeout:g} s"
+                    )
+                self._fail(
+                    f"background cell did not come up: {why}",
+                    result,
+                    show_output=True,
+                )
+            return
+        mismatch = None
+        if cell.expected is not None:
+            mismatch = _output_mismatch(file, cell, cell.expected.lines, result, cwd)
+        if not _finished_ok(result, cell.options.exit):
+            self._fail(
+                _why(result, cell.options.exit, cell.options.timeout),
+                result,
+                diff=mismatch.diff() if mismatch else None,
+                show_output=mismatch is None,
+            )
+        settings = file._settings
+        if cell.expected is not None and mismatch is not None:
+            if settings.update:
+                block = cell.expected.block
+                settings.rewriter.replace(
+                    file.document,
+                    block.content_start,
+                    block.content_end,
+                    normalise(result.output, ansi_keep=cell.expected.ansi_keep),
+                    block,
+                )
+                return
+            expected_at = f"{file.display_path}:{cell.expected.block.fence_line + 1}"
+            self._fail(
+                f"output differs from the output block at {expected_at}: {mismatch.reason}",
+                result,
+                diff=mismatch.diff(),
+            )
+        if cell.expected is None and settings.update == "new" and cell.block is not None:
+            lines = normalise(result.output)
+            if lines:
+                settings.rewriter.insert_after(file.document, cell.block, lines)
+
+    def _judge_command(self, command: Command, result: Result) -> None:
+        file = self.parent
+        settings = file._settings
+        location = f"{file.display_path}:{command.line + 1}"
+        mismatch = _output_mismatch(
+            file, self.cell, command.expected, result, file.cell_cwd(self.cell)
+        )
+        if not _finished_ok(result, command.exit):
+            self._fail(
+                f"command {_first_line(command.source)!r} failed: "
+                f"{_why(result, command.exit, self.cell.options.timeout)}",
+                result,
+                diff=mismatch.diff() if mismatch else None,
+                show_output=mismatch is None,
+                command=command,
+                location=location,
+            )
+        if mismatch is None:
+            return
+        block = self.cell.block
+        if settings.update and block is not None:
+            settings.rewriter.replace(
+                file.document,
+                command.expected_start,
+                command.expected_end,
+                normalise(result.output),
+                block,
+            )
+            return
+        self._fail(
+            f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}",
+            result,
+            diff=mismatch.diff(),
+            command=command,
+            location=location,
+        )
+
+    def _fail(
+        self,
+        headline: str,
+        result: Result,
+        *,
+        diff: Optional[str] = None,
+        show_output: bool = False,
+        command: Optional[Command] = None,
+        location: Optional[str] = None,
+    ) -> None:
+        cell = self.cell
+        exit_spec = command.exit if command else cell.options.exit
+        notes = [result.note]
+        if command is not None:
+            shown = _command_cell(cell, command)
+            text = report.failure(
+                location=location or self.location_text,
+                headline=headline,
+                cell=shown,
+                result=result,
+                expected_exit=str(exit_spec),
+                diff=diff,
+                show_output=show_output,
+                highlight=command.line,
+                notes=notes,
+            )
+        else:
+            text = report.failure(
+                location=location or self.location_text,
+                headline=f"cell {cell.name!r} {headline}",
+                cell=cell,
+                result=result,
+                expected_exit=str(exit_spec),
+                diff=diff,
+                show_output=show_output,
+                notes=notes,
+            )
+        raise CellFailed(text)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, CellFailed):
+            return str(excinfo.value.args[0])
+        if isinstance(excinfo.value, RunbookError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+def _command_cell(cell: Cell, command: Command) -> Cell:
+    """A stand-in cell holding just one console command, so its lines number right."""
+    from dataclasses import replace
+
+    lines = command.source.split("\n")
+    shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(lines))
+    return replace(cell, source=shown, source_line=command.line)
+
+
+def _first_line(source: str) -> str:
+    return source.split("\n", 1)[0]
+
+
+def _why(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
+    if result.timed_out:
+        return f"timed out after {timeout:g} s (interrupted; the session carries on)"
+    if result.waiting_for_input:
+        return (
+            "waiting for input that the document does not provide "
+            '(give it with stdin="..." or an answers directive)'
+        )
+    if result.incomplete:
+        return "the shell was left waiting for more input (unterminated quote, heredoc or brace)"
+    if result.shell_exited is not None:
+        return (
+            f"the shell exited with status {result.shell_exited}; "
+            "the next cell starts a fresh session without this file's earlier state"
+        )
+    status = result.status
+    if exit_spec.value == "0":
+        return f"exit status {status}"
+    return f"exit status {status}, expected {exit_spec}"
+
+
+def _register_marker(config: pytest.Config, tag: str) -> None:
+    settings = config.stash[SETTINGS_KEY]
+    if tag not in settings.warned_markers:
+        settings.warned_markers.append(tag)
+        config.addinivalue_line("markers", f"{tag}: runbook tag (Runme tag/category)")
+
+
+def order_items(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """``teardown=true`` cells move to the end of their file, so they run after the rest."""
+    result: List[pytest.Item] = []
+    position = 0
+    while position < len(items):
+        item = items[position]
+        if not isinstance(item, RunbookItem):
+            result.append(item)
+            position += 1
+            continue
+        end = position
+        while (
+            end < len(items)
+            and isinstance(items[end], RunbookItem)
+            and items[end].parent is item.parent
+        ):
+            end += 1
+        group = items[position:end]
+        result += [i for i in group if not i.cell.options.teardown]  # type: ignore[attr-defined]
+        result += [i for i in group if i.cell.options.teardown]  # type: ignore[attr-defined]
+        position = end
+    items[:] = result

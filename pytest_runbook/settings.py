@@ -1,0 +1,135 @@
+"""Run-wide settings read once from the command line and ini file, kept in ``config.stash``."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from .document import Defaults
+from .errors import RunbookError
+from .rewrite import Rewriter
+
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr")
+
+
+@dataclass
+class Settings:
+    """What every file and item of this run needs to know about the user's choices."""
+
+    defaults: Defaults
+    patterns: Tuple[str, ...]
+    opt_in: bool  # --runbook / ini runbook = true: collect Markdown without explicit paths
+    explicit_paths: Tuple[Path, ...]  # paths named on the command line (no ::ids)
+    explicit_ids: Tuple[str, ...]  # command-line arguments that name items (path::name)
+    env: Dict[str, str]  # --runbook-env / ini runbook_env
+    update: Optional[str]  # None, "changed" or "new"
+    stream: bool
+    transcript_dir: Optional[Path]
+    columns: int
+    rewriter: Rewriter = field(default_factory=Rewriter)
+    warned_markers: List[str] = field(default_factory=list)
+
+    def wants(self, path: Path) -> bool:
+        """Whether ``path`` is a runbook to collect (SPEC 1: never without opt-in or a path)."""
+        if path in self.explicit_paths:
+            return path.suffix.lower() in MARKDOWN_SUFFIXES or self.matches(path)
+        if not self.matches(path):
+            return False
+        return self.opt_in or bool(self.explicit_paths)
+
+    def matches(self, path: Path) -> bool:
+        return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.patterns)
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def _timeout(value: str, source: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise RunbookError(
+            source, None, f"runbook timeout {value!r} is not a number of seconds", "use e.g. 60"
+        ) from None
+    if seconds <= 0:
+        raise RunbookError(source, None, "runbook timeout must be positive", "use e.g. 60")
+    return seconds
+
+
+def _env_pairs(pairs: List[str], source: str) -> Dict[str, str]:
+    env: Dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise RunbookError(
+                source,
+                None,
+                f"runbook env {pair!r} is not NAME=value",
+                "write e.g. REGION=eu-west-1",
+            )
+        env[name.strip()] = value
+    return env
+
+
+def _choice(value: str, allowed: Tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise RunbookError(
+            "ini/command line", None, f"{what} {value!r} is not one of {', '.join(allowed)}", ""
+        )
+    return value
+
+
+def from_config(config: pytest.Config) -> Settings:
+    """Read options once; ini values are the defaults the command line overrides."""
+
+    def opt(name: str, ini: str) -> object:
+        value = config.getoption(name)
+        return value if value is not None else config.getini(ini)
+
+    timeout = _timeout(str(opt("runbook_timeout", "runbook_timeout")), "--runbook-timeout")
+    defaults = Defaults(
+        timeout=timeout,
+        shell=str(opt("runbook_shell", "runbook_shell")),
+        bare_fences=_choice(
+            str(config.getini("runbook_bare_fences")), ("skip", "shell"), "runbook_bare_fences"
+        ),
+        on_failure=_choice(
+            str(opt("runbook_on_failure", "runbook_on_failure")),
+            ("continue", "stop"),
+            "runbook on-failure",
+        ),
+    )
+    env = _env_pairs(list(config.getini("runbook_env")), "ini runbook_env")
+    env.update(_env_pairs(list(config.getoption("runbook_env") or []), "--runbook-env"))
+
+    update = config.getoption("runbook_update")
+    if update is None and config.getini("runbook_update"):
+        update = "changed"
+    transcript = config.getoption("runbook_transcript") or config.getini("runbook_transcript")
+
+    invocation_dir = config.invocation_params.dir
+    explicit_paths: List[Path] = []
+    explicit_ids: List[str] = []
+    for arg in config.option.file_or_dir or []:
+        path_part, sep, _ = str(arg).partition("::")
+        path = (invocation_dir / path_part).resolve()
+        explicit_paths.append(path)
+        if sep:
+            explicit_ids.append(str(arg))
+    return Settings(
+        defaults=defaults,
+        patterns=tuple(str(p) for p in config.getini("runbook_patterns")),
+        opt_in=bool(config.getoption("runbook_collect") or config.getini("runbook")),
+        explicit_paths=tuple(explicit_paths),
+        explicit_ids=tuple(explicit_ids),
+        env=env,
+        update=update,
+        stream=bool(config.getoption("runbook_stream") or config.getini("runbook_stream")),
+        transcript_dir=Path(os.path.join(invocation_dir, str(transcript))) if transcript else None,
+        columns=int(str(config.getini("runbook_columns"))),
+    )

@@ -1,0 +1,22 @@
+"""Shared helpers for end-to-end tests: write Markdown, run pytest on it, read outcomes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def runbook(pytester: pytest.Pytester) -> Any:
+    """Write ``name`` with dedented ``text`` into the pytester directory; return its path."""
+
+    def write(text: str, name: str = "doc.md") -> Path:
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,318 @@
+"""End to end through pytester: real bash, real PTYs, the plugin loaded from its entry point."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_state_carries_from_cell_to_cell(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        # Setup
+
+        ```sh {name=setup}
+        export GREETING=hello
+        plain=kept
+        greet() { echo "$GREETING from a function"; }
+        alias shout='echo LOUD'
+        mkdir -p sub && cd sub
+        ```
+
+        ```sh {name=use}
+        echo "$GREETING $plain"
+        greet
+        shout
+        basename "$PWD"
+        ```
+
+        ```output
+        hello kept
+        hello from a function
+        LOUD
+        sub
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["doc.md::setup PASSED*", "doc.md::use PASSED*"])
+
+
+def test_mismatch_shows_diff_and_markdown_line(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        Intro line.
+
+        ```bash {name=greet}
+        echo "hello world"
+        echo second
+        ```
+
+        ```output
+        hello there
+        second
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:3: cell 'greet' output differs from the output block at doc.md:8: *",
+            ' 4 | echo "hello world"',
+            " 5 | echo second",
+            "--- expected",
+            "+++ actual",
+            "*-hello there",
+            "*+hello world",
+            "exit status: 0 · duration: *",
+        ]
+    )
+
+
+def test_nonzero_status_fails_with_output(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=broken}
+        echo about to fail
+        ls /definitely/not/here
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:1: cell 'broken' exit status 2",
+            "output:",
+            "about to fail",
+            "ls: cannot access '/definitely/not/here': No such file or directory",
+            "exit status: 2 · duration: *",
+        ]
+    )
+
+
+def test_errexit_stops_a_cell_at_its_first_failing_command(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=stops}
+        echo before
+        false
+        echo after
+        ```
+
+        ```sh {name=pipefail exit=1}
+        false | true
+        echo not-reached
+        ```
+
+        ```sh {name=session-lives}
+        echo still here
+        ```
+
+        ```output
+        still here
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["doc.md:1: cell 'stops' exit status 1", "output:", "before"])
+    result.stdout.no_fnmatch_line("after")
+    result.stdout.no_fnmatch_line("not-reached")
+
+
+def test_declared_exit_status(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=two exit=2}
+        exit_with() { return "$1"; }
+        exit_with 2
+        ```
+
+        ```sh {name=any exit=any}
+        false
+        ```
+
+        ```sh {name=wrong exit=3}
+        exit_with 4
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["doc.md:10: cell 'wrong' exit status 4, expected 3"])
+
+
+def test_timeout_interrupts_and_session_recovers(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=setvar}
+        export KEEP=yes
+        ```
+
+        ```sh {name=slow timeout=1}
+        echo started
+        sleep 30
+        ```
+
+        ```sh {name=after}
+        echo "KEEP=$KEEP"
+        ```
+
+        ```output
+        KEEP=yes
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["doc.md:5: cell 'slow' timed out after 1 s (interrupted; the session carries on)"]
+    )
+    assert result.duration < 15
+
+
+def test_exit_in_a_cell_fails_and_next_cell_gets_fresh_shell(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=leave}
+        export LOST=1
+        exit 3
+        ```
+
+        ```sh {name=fresh}
+        echo "LOST=${LOST:-unset}"
+        ```
+
+        ```output
+        LOST=unset
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["doc.md:1: cell 'leave' the shell exited with status 3*"])
+
+
+def test_fifteen_megabytes_against_ellipsis(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=big}
+        seq 1 2000000
+        ```
+
+        ```output
+        1
+        2
+        ...
+        2000000
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
+
+
+def test_invalid_utf8_and_sentinel_lookalikes(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=bytes}
+        printf 'ok\\xff\\xfe|\\n'
+        printf '\\036E12345:0:hB:x\\037\\n'
+        echo '$ '
+        echo done
+        ```
+
+        ```output
+        ok[..]|
+        ...
+        $
+        done
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
+
+
+def test_bare_pytest_never_runs_markdown_without_opt_in(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh
+        touch ran-without-opt-in
+        ```
+        """,
+        name="CHANGELOG.md",
+    )
+    pytester.makepyfile(test_plain="def test_ok():\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "ran-without-opt-in").exists()
+
+    result = pytester.runpytest("--runbook")
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "ran-without-opt-in").exists()
+
+
+def test_directory_argument_collects_markdown(pytester: pytest.Pytester, runbook) -> None:
+    runbook("```sh\necho one\n```\n", name="docs/a.md")
+    runbook("```sh\necho two\n```\n", name="docs/b.markdown")
+    runbook("```sh\necho three\n```\n", name="docs/notes.txt")
+    result = pytester.runpytest("docs", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("docs", "-p", "no:runbook")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_generated_names_match_runme(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh
+        echo "Hello, runme!"
+        ```
+
+        ```json
+        {"not": "a cell"}
+        ```
+
+        ```sh
+        $ echo "Hello, runme!"
+        ```
+
+        ```sh
+        temp_dir=$(mktemp -d)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["doc.md::echo-hello", "doc.md::echo-hello-2", "doc.md::tempdir"])
+
+
+def test_frontmatter_false_and_no_cells(pytester: pytest.Pytester, runbook) -> None:
+    runbook("---\nrunbook: false\n---\n```sh\nfalse\n```\n", name="off.md")
+    runbook("# Only prose\n\n```python\nprint('doc')\n```\n", name="prose.md")
+    result = pytester.runpytest("off.md", "prose.md")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_reportinfo_points_at_fence_line_in_junit(pytester: pytest.Pytester, runbook) -> None:
+    runbook("# T\n\n\n```sh {name=fails}\nfalse\n```\n")
+    result = pytester.runpytest("doc.md", "--junitxml=out.xml", "-o", "junit_family=xunit1")
+    result.assert_outcomes(failed=1)
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'file="doc.md" line="3"' in xml  # 0-based fence line, as pytest writes every item's
+    assert "doc.md:4: cell 'fails' exit status 1" in xml
+
+
+def test_bad_attribute_is_a_clean_collection_error(pytester: pytest.Pytester, runbook) -> None:
+    runbook("text\n\n```sh {name=x timeout=soon}\necho hi\n```\n")
+    result = pytester.runpytest("doc.md")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*doc.md:3: *timeout*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*pytest_runbook*")
