@@ -9,6 +9,7 @@ INTERFACE CONTRACT (types below are fixed; ``parse`` and ``read`` are implemente
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import shlex
@@ -344,6 +345,19 @@ def _is_bash(argv: Sequence[str]) -> bool:
     return _program(argv) == ("bash", 0)
 
 
+def _runme_style(attr_text: str) -> bool:
+    """Attributes as Runme writes them: a JSON object or ``key=value`` pairs.
+
+    Docusaurus line highlights (``js {1,3}``) and bare flags (``{xfail}``) are not: they do
+    not make a documentation block runnable.
+    """
+    try:
+        value = json.loads(attr_text)
+    except (ValueError, RecursionError):
+        return "=" in attr_text
+    return isinstance(value, dict) and bool(value)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -653,7 +667,8 @@ class _Parser:
             or language in _TYPESCRIPT
         ):
             raise self.error(line, problem)
-        role, interpreter = self._role(language, attrs, lines, origins)
+        runme_style = problem is None and attr_text is not None and _runme_style(attr_text)
+        role, interpreter = self._role(language, attrs, lines, origins, runme_style)
         if problem is not None and role != "doc":
             raise self.error(line, problem)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
@@ -720,8 +735,14 @@ class _Parser:
         attrs: Mapping[str, Any],
         lines: Sequence[str],
         origins: Mapping[str, int],
+        runme_style: bool = False,
     ) -> Tuple[str, Optional[Tuple[str, ...]]]:
-        """What a fence is: output, doc, console, shell or script (+ its interpreter)."""
+        """What a fence is: output, doc, console, shell or script (+ its interpreter).
+
+        A known language runs when it is named, or when its info string carries Runme
+        attributes (``{"id":"01H..."}``, ``{ interactive=false }``): it was written for Runme,
+        which runs it. A plain ``python`` example stays documentation.
+        """
         if language == "output":
             return "output", None
         if language in CONSOLE_LANGUAGES:
@@ -753,7 +774,7 @@ class _Parser:
         if shebang is not None:
             return "script", shebang
         name = attrs.get("name")
-        if name is not None and _text(name) != "":
+        if runme_style or (name is not None and _text(name) != ""):
             if language in _INTERPRETERS:
                 return "script", _INTERPRETERS[language]
             if language in _TYPESCRIPT:
@@ -840,7 +861,9 @@ class _Parser:
                 tags += parse_list("category", attrs["category"])
         except Invalid as problem:
             raise self.error(origins.get(key), problem) from None
-        values["tags"] = tuple(dict.fromkeys(tags + self.options.tags))
+        # As in Runme, a cell's own tag/category replaces the document's instead of adding to
+        # it (``runme run --tag doc-tag`` leaves out a cell tagged otherwise).
+        values["tags"] = tuple(dict.fromkeys(tags)) if tags else self.options.tags
         values.setdefault("timeout", self.options.timeout)
         return CellOptions(**values)
 

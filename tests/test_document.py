@@ -59,7 +59,8 @@ def test_shell_languages_are_shell_cells(language: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "info", ["python", "json", "yaml", "go", "ini", "output", "js {1,3}", "python title=x"]
+    "info",
+    ["python", "json", "yaml", "go", "ini", "output", "js {1,3}", "python title=x", "py {xfail}"],
 )
 def test_documentation_blocks_are_not_cells(info: str) -> None:
     assert doc(f"```{info}\nx = 1\n```\n").cells == ()
@@ -113,6 +114,15 @@ def test_named_blocks_of_known_languages_are_script_cells(language: str, argv: A
     cell = one(f"```{language} {{name=x}}\nprint(1)\n```\n")
     assert (cell.kind, cell.interpreter, cell.source) == ("script", argv, "print(1)")
     assert doc(f"```{language}\nprint(1)\n```\n").cells == ()
+
+
+@pytest.mark.parametrize(
+    "info", ['javascript {"id":"01HNQWVXY92G9KC9VYB17EMNR4"}', "python { interactive=false }"]
+)
+def test_known_language_with_runme_attributes_is_a_script_cell(info: str) -> None:
+    # Written for Runme (which runs it), though unnamed: a cell with a generated name.
+    cell = one(f"```{info}\nprint(1)\n```\n")
+    assert (cell.kind, cell.name, cell.generated_name) == ("script", "print1", True)
 
 
 def test_typescript_uses_an_available_runner() -> None:
@@ -555,9 +565,11 @@ def test_answers_from_json_attributes() -> None:
     assert cell.options.answers == (Answer("name\\?", "ada"),)
 
 
-def test_tags_merge_cell_tag_category_and_file_tags() -> None:
-    cell = one('---\ntag: doc, a\n---\n```sh {"tag":"a,b","category":"c"}\nx\n```\n')
-    assert cell.options.tags == ("a", "b", "c", "doc")
+def test_cell_tags_replace_file_tags_as_in_runme() -> None:
+    document = doc(
+        '---\ntag: doc, a\n---\n```sh {"tag":"a,b","category":"c"}\nx\n```\n\n```sh\ny\n```\n'
+    )
+    assert [c.options.tags for c in document.cells] == [("a", "b", "c"), ("doc", "a")]
 
 
 def test_unknown_attribute_is_a_notice_naming_known_keys() -> None:
@@ -924,7 +936,8 @@ def _expected_cell(entry: Dict[str, Any], bare_fences: str) -> bool:
         return True
     if language == "":
         return bool(attributes) or bare_fences == "shell"
-    return language in _KNOWN and "name" in attributes
+    # Named, or carrying Runme attributes (the corpus has only key=value / JSON ones).
+    return language in _KNOWN and bool(attributes)
 
 
 def _corpus() -> List[Dict[str, Any]]:
