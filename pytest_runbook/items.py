@@ -20,7 +20,8 @@ import pytest
 from . import report
 from .document import Cell, Command, Document, ExitSpec, read
 from .errors import RunbookError
-from .matching import Mismatch, check, normalise
+from .matching import Mismatch, check
+from .rewrite import expected_for
 from .session import Result, Session
 from .settings import SETTINGS_KEY, Settings
 from .transcript import Transcript
@@ -524,9 +525,14 @@ class RunbookItem(pytest.Item):
         cell = self.cell
         file = self.parent
         if cell.kind == "console":
+            # Update mode rewrites a console block only when every command in it passed.
+            edits = []
             for outcome in outcomes:
                 assert outcome.command is not None
-                self._judge_command(outcome.command, outcome.result)
+                edits.append(self._judge_command(outcome.command, outcome.result))
+            for edit in edits:
+                if edit is not None and cell.block is not None:
+                    file._settings.rewriter.replace(file.document, *edit, cell.block)
             return
         result = outcomes[0].result
         cwd = file.cell_cwd(cell)
@@ -556,34 +562,42 @@ class RunbookItem(pytest.Item):
             )
         settings = file._settings
         if cell.expected is not None and mismatch is not None:
+            block = cell.expected.block
+            new_lines = None
             if settings.update:
-                block = cell.expected.block
+                new_lines = expected_for(
+                    result.output,
+                    file.substitutions(cwd),
+                    mode=cell.expected.match,
+                    ansi_keep=cell.expected.ansi_keep,
+                )
+            if new_lines is not None:
                 settings.rewriter.replace(
-                    file.document,
-                    block.content_start,
-                    block.content_end,
-                    normalise(result.output, ansi_keep=cell.expected.ansi_keep),
-                    block,
+                    file.document, block.content_start, block.content_end, new_lines, block
                 )
                 return
-            expected_at = f"{file.display_path}:{cell.expected.block.fence_line + 1}"
+            expected_at = f"{file.display_path}:{block.fence_line + 1}"
             self._fail(
-                f"output differs from the output block at {expected_at}: {mismatch.reason}",
+                f"output differs from the output block at {expected_at}: {mismatch.reason}"
+                + (_UNWRITABLE_NOTE if settings.update else ""),
                 result,
                 diff=mismatch.diff(),
             )
         if cell.expected is None and settings.update == "new" and cell.block is not None:
-            lines = normalise(result.output)
-            if lines:
-                settings.rewriter.insert_after(file.document, cell.block, lines)
+            ansi_keep = str(cell.attributes.get("ansi", "")).lower() == "keep"
+            new_lines = expected_for(result.output, file.substitutions(cwd), ansi_keep=ansi_keep)
+            if new_lines:
+                settings.rewriter.insert_after(file.document, cell.block, new_lines)
 
-    def _judge_command(self, command: Command, result: Result) -> None:
+    def _judge_command(
+        self, command: Command, result: Result
+    ) -> Optional[Tuple[int, int, List[str]]]:
+        """Fail, or pass; in update mode a mismatch passes with the edit to queue returned."""
         file = self.parent
         settings = file._settings
         location = f"{file.display_path}:{command.line + 1}"
-        mismatch = _output_mismatch(
-            file, self.cell, command.expected, result, file.cell_cwd(self.cell)
-        )
+        cwd = file.cell_cwd(self.cell)
+        mismatch = _output_mismatch(file, self.cell, command.expected, result, cwd)
         if not _finished_ok(result, command.exit):
             self._fail(
                 f"command {_first_line(command.source)!r} failed: "
@@ -595,24 +609,21 @@ class RunbookItem(pytest.Item):
                 location=location,
             )
         if mismatch is None:
-            return
-        block = self.cell.block
-        if settings.update and block is not None:
-            settings.rewriter.replace(
-                file.document,
-                command.expected_start,
-                command.expected_end,
-                normalise(result.output),
-                block,
-            )
-            return
+            return None
+        new_lines = None
+        if settings.update and self.cell.block is not None:
+            new_lines = expected_for(result.output, file.substitutions(cwd), console=True)
+        if new_lines is not None:
+            return command.expected_start, command.expected_end, new_lines
         self._fail(
-            f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}",
+            f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}"
+            + (_UNWRITABLE_NOTE if settings.update else ""),
             result,
             diff=mismatch.diff(),
             command=command,
             location=location,
         )
+        return None  # not reached: _fail raises
 
     def _fail(
         self,
@@ -659,6 +670,12 @@ class RunbookItem(pytest.Item):
         if isinstance(excinfo.value, RunbookError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
+
+
+_UNWRITABLE_NOTE = (
+    " (update mode left it alone: no expected output written into the Markdown would match "
+    "this output again)"
+)
 
 
 def _command_cell(cell: Cell, command: Command) -> Cell:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any, List, Optional
@@ -156,12 +157,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     settings = config.stash[SETTINGS_KEY]
-    line = settings.rewriter.summary_line()
+    line = settings.rewriter.summary_line(settings.update)
     if line:
         terminalreporter.write_sep("-", "runbook update")
         terminalreporter.write_line(line)
-        for path in settings.rewriter.written_paths():
-            terminalreporter.write_line(f"  {path}")
+        here = config.invocation_params.dir
+        for path in sorted(settings.rewriter.written_paths()):
+            shown = os.path.relpath(path, here)
+            terminalreporter.write_line(f"  {path if shown.startswith('..') else shown}")
 
 
 @pytest.hookimpl(optionalhook=True)

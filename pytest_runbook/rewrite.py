@@ -1,19 +1,92 @@
 """Update mode: edits queued per file, applied once at the end, atomically.
 
 Only the lines of expected output change; every other byte (line endings, fences, list
-indentation, blockquote markers, the final newline) is kept. A file that changed on disk
-since it was parsed is left alone rather than clobbered.
+indentation, blockquote markers, the final newline, a byte order mark) is kept. A file that
+changed on disk since it was parsed is left alone rather than clobbered.
+
+Two rules keep a second run quiet: the written lines are turned back into expected lines that
+match exactly the actual output (``as_expected`` escapes the few lines the matcher or the
+console parser would read differently), and a fence grows when the new content holds a line
+that would close it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .document import Block, Document, split_lines
+from .matching import check, normalise
+
+_BOM = "\ufeff"
+_REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+# Characters a Markdown file cannot carry inside one line: a line break for the parser (\r),
+# a NUL (the file would read as binary).
+_UNWRITABLE = re.compile(r"[\x00\r]")
+_CRAM_STATUS = re.compile(r"\[[0-9]+\]")
+
+
+def _regex_char(char: str) -> str:
+    if char in _REGEX_SPECIAL:
+        return "\\" + char
+    if (ord(char) < 0x20 and char != "\t") or char == "\x7f":
+        return f"\\x{ord(char):02x}"
+    return char
+
+
+def _as_regex(line: str, keys: Sequence[str]) -> str:
+    """``line`` as a ``(re)`` line that matches exactly ``line`` and holds no placeholder key."""
+    out: List[str] = []
+    pos = 0
+    while pos < len(line):
+        key = next((k for k in keys if line.startswith(k, pos)), None)
+        if key is not None:
+            # The first character in \xNN form breaks the key, whatever characters it has.
+            out.append(f"\\x{ord(key[0]):02x}" if ord(key[0]) < 0x100 else _regex_char(key[0]))
+            out.extend(_regex_char(c) for c in key[1:])
+            pos += len(key)
+        else:
+            out.append(_regex_char(line[pos]))
+            pos += 1
+    return "".join(out) + " (re)"
+
+
+def as_expected(
+    lines: Sequence[str], keys: Iterable[str] = (), *, console: bool = False
+) -> List[str]:
+    """Normalised actual lines as expected lines that match them, and only them, next time.
+
+    Most lines are written as they are. A line the matcher would read as a wildcard (``...``),
+    a regex (`` (re)``) or a substitution (``[CWD]``, frontmatter keys), a line holding a
+    character a Markdown line cannot hold, and in console blocks a line the parser would read
+    as a command, a continuation or an exit status, is written as an escaped ``(re)`` line.
+    """
+    ordered = sorted((k for k in keys if k), key=lambda k: (-len(k), k))
+    result: List[str] = []
+    leading = True  # console: "> " lines right after the command would continue it
+    for number, line in enumerate(lines):
+        escape = (
+            line.strip() == "..."
+            or line.endswith(" (re)")
+            or _UNWRITABLE.search(line) is not None
+            or any(k in line for k in ordered)
+        )
+        if console:
+            continuation = line.startswith("> ") or line == ">"
+            escape = (
+                escape
+                or line.startswith("$ ")
+                or line == "$"
+                or (leading and continuation)
+                or (number == len(lines) - 1 and _CRAM_STATUS.fullmatch(line.strip()) is not None)
+            )
+            leading = leading and continuation
+        result.append(_as_regex(line, ordered) if escape else line)
+    return result
 
 
 @dataclass(frozen=True)
@@ -21,9 +94,8 @@ class _Edit:
     start: int  # first line replaced (0-based)
     end: int  # exclusive; == start for a pure insertion
     lines: Tuple[str, ...]  # new lines, container prefix included, without line endings
-    grow: Tuple[int, ...] = ()  # fence lines whose marker must grow
-    fence: str = ""  # the marker being grown
-    new_fence: str = ""
+    fence_lines: Tuple[int, ...] = ()  # fence lines that must hold at least ``fence``
+    fence: str = ""
 
 
 def _fence_for(lines: Sequence[str], fence: str) -> str:
@@ -39,7 +111,27 @@ def _fence_for(lines: Sequence[str], fence: str) -> str:
 
 
 def _prefixed(prefix: str, line: str) -> str:
-    return prefix + line if line else prefix.rstrip()
+    if not line:
+        return prefix.rstrip()
+    if prefix.endswith(">") and line[0] in " \t":
+        return prefix + " " + line  # ">" eats one optional space: give it one to eat
+    return prefix + line
+
+
+def _fence_run(line: str, char: str) -> Tuple[int, int]:
+    """Where the fence marker of a fence ``line`` starts, and its length (0 if none)."""
+    pos = 0
+    while pos < len(line) and line[pos] in " \t>":
+        pos += 1
+    end = pos
+    while end < len(line) and line[end] == char:
+        end += 1
+    return pos, end - pos
+
+
+def _is_closing(line: str, fence: str) -> bool:
+    pos, run = _fence_run(line, fence[0])
+    return run >= len(fence) and not line[pos + run :].strip()
 
 
 class Rewriter:
@@ -47,7 +139,8 @@ class Rewriter:
 
     def __init__(self) -> None:
         self._docs: Dict[str, Document] = {}
-        self._edits: Dict[str, List[_Edit]] = {}
+        # One edit per place: an item run twice (reruns) replaces its earlier edit.
+        self._edits: Dict[str, Dict[Tuple[int, int], _Edit]] = {}
         self._outputs = 0
         self._written: List[str] = []
         self._skipped: List[str] = []
@@ -61,43 +154,49 @@ class Rewriter:
         if new_fence != block.fence:
             grow = (block.fence_line, block.content_end)
         edit = _Edit(
-            start,
-            end,
-            tuple(_prefixed(block.prefix, line) for line in lines),
-            grow,
-            block.fence,
-            new_fence,
+            start, end, tuple(_prefixed(block.prefix, line) for line in lines), grow, new_fence
         )
         self._add(doc, edit)
 
-    def insert_after(self, doc: Document, cell_block: Block, lines: Sequence[str]) -> None:
-        """Add a new output block after the cell whose fence is ``cell_block``."""
+    def insert_after(self, doc: Document, cell_block: Block, lines: Sequence[str]) -> bool:
+        """Add a new output block after the cell whose fence is ``cell_block``.
+
+        False (and nothing queued) when the cell's fence is never closed: a block written
+        after it would land inside it.
+        """
+        text_lines = split_lines(doc.text)
+        end = cell_block.content_end
+        if end >= len(text_lines) or not _is_closing(text_lines[end], cell_block.fence):
+            return False
         fence = _fence_for(lines, "```" if cell_block.fence[0] == "`" else cell_block.fence)
         prefix = cell_block.prefix
         body = [prefix.rstrip(), prefix + fence + "output"]
         body += [_prefixed(prefix, line) for line in lines]
         body.append(prefix + fence)
-        at = cell_block.content_end + 1
-        self._add(doc, _Edit(at, at, tuple(body)))
+        self._add(doc, _Edit(end + 1, end + 1, tuple(body)))
+        return True
 
     def _add(self, doc: Document, edit: _Edit) -> None:
         self._docs[doc.path] = doc
-        self._edits.setdefault(doc.path, []).append(edit)
-        self._outputs += 1
+        self._edits.setdefault(doc.path, {})[(edit.start, edit.end)] = edit
 
     def write_all(self) -> None:
         for path, edits in self._edits.items():
             doc = self._docs[path]
+            expected = (_BOM if doc.bom else "") + doc.text
             try:
                 current = Path(path).read_bytes().decode("utf-8")
-            except OSError:
+            except (OSError, UnicodeDecodeError):
                 self._skipped.append(path)
                 continue
-            if current.lstrip("\ufeff") != doc.text.lstrip("\ufeff"):
+            if current != expected:
                 self._skipped.append(path)  # edited while we ran: never clobber the user's work
                 continue
-            _write_atomically(path, _apply(current, doc.newline, edits))
-            self._written.append(path)
+            new = _apply(doc.text, doc.newline, list(edits.values()))
+            if new != doc.text:
+                _write_atomically(path, (_BOM if doc.bom else "") + new)
+                self._written.append(path)
+                self._outputs += len(edits)
         self._edits.clear()
 
     def summary_counts(self) -> Dict[str, Union[int, List[str]]]:
@@ -111,9 +210,10 @@ class Rewriter:
             if isinstance(value, list):
                 target.extend(value)
 
-    def summary_line(self) -> str:
+    def summary_line(self, update: Optional[str] = "changed") -> str:
+        """E.g. "runbook: 4 outputs updated in 1 file"; "" when there is nothing to say."""
         if not self._outputs and not self._skipped:
-            return ""
+            return "runbook: no outputs needed updating" if update else ""
         files = len(self._written)
         text = (
             f"runbook: {self._outputs} output{'s' if self._outputs != 1 else ''} updated "
@@ -130,19 +230,36 @@ class Rewriter:
 
 def _apply(text: str, newline: str, edits: List[_Edit]) -> str:
     lines = split_lines(text)
+    # Fences first (edits never touch fence lines): each grows once, to the longest need.
+    need: Dict[int, str] = {}
+    for edit in edits:
+        for number in edit.fence_lines:
+            if len(edit.fence) > len(need.get(number, "")):
+                need[number] = edit.fence
+    for number, fence in need.items():
+        if number >= len(lines):
+            continue
+        pos, run = _fence_run(lines[number], fence[0])
+        if 3 <= run < len(fence):
+            lines[number] = lines[number][:pos] + fence + lines[number][pos + run :]
     for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
-        for fence_line in edit.grow:
-            if fence_line < len(lines):
-                lines[fence_line] = lines[fence_line].replace(edit.fence, edit.new_fence, 1)
-        ending = newline
-        if edit.start == len(lines) and lines and not lines[-1].endswith(("\n", "\r")):
-            lines[-1] += newline  # appending after a last line that had no newline
-            new = [line + ending for line in edit.lines]
+        ending = _ending(lines[edit.start - 1]) if 0 < edit.start <= len(lines) else ""
+        ending = ending or newline
+        new = [line + ending for line in edit.lines]
+        if edit.start == len(lines) and lines and not _ending(lines[-1]):
+            # Appending after a last line without a newline: it gets one, the new last doesn't.
+            lines[-1] += ending
             new[-1] = new[-1][: -len(ending)]
-        else:
-            new = [line + ending for line in edit.lines]
         lines[edit.start : edit.end] = new
     return "".join(lines)
+
+
+def _ending(line: str) -> str:
+    if line.endswith("\r\n"):
+        return "\r\n"
+    if line.endswith(("\n", "\r")):
+        return line[-1]
+    return ""
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -161,3 +278,17 @@ def _write_atomically(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def expected_for(
+    actual: str,
+    substitutions: Mapping[str, str],
+    *,
+    mode: str = "exact",
+    ansi_keep: bool = False,
+    console: bool = False,
+) -> Optional[List[str]]:
+    """The lines to write for ``actual``, or None if no written form would match it again."""
+    lines = as_expected(normalise(actual, ansi_keep=ansi_keep), substitutions, console=console)
+    again = check(lines, actual, mode=mode, substitutions=substitutions, ansi_keep=ansi_keep)
+    return lines if again is None else None
