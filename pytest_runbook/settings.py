@@ -115,7 +115,7 @@ def from_config(config: pytest.Config) -> Settings:
     invocation_dir = config.invocation_params.dir
     explicit_paths: List[Path] = []
     explicit_ids: List[str] = []
-    for arg in config.option.file_or_dir or []:
+    for arg in getattr(config.option, "file_or_dir", None) or []:  # absent with --help
         path_part, sep, _ = str(arg).partition("::")
         path = (invocation_dir / path_part).resolve()
         explicit_paths.append(path)
