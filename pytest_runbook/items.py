@@ -364,6 +364,7 @@ class RunbookItem(pytest.Item):
     """One cell. Its outcome: exit status accepted and output as the document says."""
 
     parent: RunbookFile
+    obj: Any = None  # pytest's fixture error report reads ``item.obj`` (doctest items do this too)
 
     def __init__(self, *, cell: Cell, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -391,6 +392,17 @@ class RunbookItem(pytest.Item):
             from _pytest.fixtures import FixtureRequest
 
             self._request = FixtureRequest(self, _ispytest=True)  # type: ignore[arg-type]
+
+    def _check_fixtures_exist(self) -> None:
+        """An unknown name in frontmatter ``fixtures:`` is the document's error: say so plainly."""
+        known = self._fixtureinfo.name2fixturedefs
+        missing = [n for n in self.parent.document.options.fixtures if n not in known]
+        if missing:
+            raise CellFailed(
+                f"{self.parent.display_path}: frontmatter fixtures: "
+                + ", ".join(f"fixture {n!r} not found" for n in missing)
+                + "\nfix: define it in a conftest.py or plugin ('pytest --fixtures' lists them)"
+            )
 
     def _export_fixture_values(self) -> None:
         """String and path values become session variables, once per file (TMP_PATH, ...)."""
@@ -440,6 +452,7 @@ class RunbookItem(pytest.Item):
         file = self.parent
         cell = self.cell
         if hasattr(self, "_request"):
+            self._check_fixtures_exist()
             self._request._fillfixtures()
             self._export_fixture_values()
         if cell.options.exclude_from_run_all and not self._selected_explicitly():
@@ -663,6 +676,14 @@ class RunbookItem(pytest.Item):
                 notes=notes,
             )
         raise CellFailed(text)
+
+    def _repr_failure_py(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        """Setup errors (a prerequisite cell failed) read like call failures, no traceback."""
+        if isinstance(excinfo.value, (CellFailed, RunbookError)):
+            return self.repr_failure(excinfo)
+        return super()._repr_failure_py(excinfo, style)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, CellFailed):

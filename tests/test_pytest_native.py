@@ -1,0 +1,625 @@
+"""SPEC 5 end to end: selection with prerequisites, markers, fixtures, failure policy,
+teardown cells, live output, transcripts, junit and ini options."""
+
+from __future__ import annotations
+
+import pytest
+
+# Every cell touches a marker file named after itself, so a test can tell which cells ran
+# (as tests or as setup) and, above all, which never ran at all.
+SELECTION_DOC = """
+    # Selection
+
+    ```sh {name=first}
+    touch ran-first
+    export FROM_FIRST=one
+    ```
+
+    ```sh {name=skipped skip="not today"}
+    touch ran-skipped
+    ```
+
+    ```sh {name=needs requires=no-such-command-xyz}
+    touch ran-needs
+    ```
+
+    ```sh {name=elsewhere platform=windows}
+    touch ran-elsewhere
+    ```
+
+    ```sh {name=manual excludeFromRunAll=true}
+    touch ran-manual
+    ```
+
+    ```sh {name=online tag=network}
+    touch ran-online
+    ```
+
+    ```sh {name=dropped}
+    touch ran-dropped
+    ```
+
+    ```sh {name=second}
+    touch ran-second
+    export FROM_SECOND="$FROM_FIRST-two"
+    ```
+
+    ```sh {name=target}
+    touch ran-target
+    echo "$FROM_SECOND"
+    ```
+
+    ```output
+    one-two
+    ```
+
+    ```sh {name=after}
+    touch ran-after
+    ```
+    """
+
+ALL_CELLS = (
+    "first",
+    "skipped",
+    "needs",
+    "elsewhere",
+    "manual",
+    "online",
+    "dropped",
+    "second",
+    "target",
+    "after",
+)
+
+
+def ran(pytester: pytest.Pytester) -> set[str]:
+    return {name for name in ALL_CELLS if (pytester.path / f"ran-{name}").exists()}
+
+
+# -- selection ---------------------------------------------------------------------------
+
+
+def test_whole_file_runs_cells_once_in_order(pytester: pytest.Pytester, runbook) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=6, skipped=4)
+    assert ran(pytester) == {"first", "online", "dropped", "second", "target", "after"}
+
+
+def test_selecting_by_id_runs_earlier_cells_as_setup(pytester: pytest.Pytester, runbook) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md::target", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["doc.md::target PASSED*"])
+    # attribute-skipped cells never ran, not even as setup; the rest built the state
+    assert ran(pytester) == {"first", "online", "dropped", "second", "target"}
+
+
+def test_keyword_selection_runs_earlier_cells_as_setup(pytester: pytest.Pytester, runbook) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md", "-k", "target")
+    result.assert_outcomes(passed=1, deselected=9)
+    assert ran(pytester) == {"first", "online", "dropped", "second", "target"}
+
+
+def test_deselect_and_marker_expression_never_run_a_cell(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest(
+        "doc.md", "-m", "not network", "--deselect", "doc.md::dropped", "-k", "target"
+    )
+    result.assert_outcomes(passed=1, deselected=9)
+    assert ran(pytester) == {"first", "second", "target"}
+
+
+def test_marker_expression_leaves_tagged_cells_out_of_a_full_run(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md", "-m", "not network", "--strict-markers")
+    result.assert_outcomes(passed=5, skipped=4, deselected=1)
+    assert ran(pytester) == {"first", "dropped", "second", "target", "after"}
+
+
+def test_exclude_from_run_all_runs_when_selected_explicitly(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md::manual", "-v")
+    result.assert_outcomes(passed=1)
+    assert ran(pytester) == {"first", "manual"}
+
+
+def test_failing_prerequisite_is_a_setup_error_naming_the_cell(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=broken}
+        echo about to fail
+        false
+        ```
+
+        ```sh {name=target}
+        touch ran-target
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md::target")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of *target*",
+            "*earlier cell 'broken', run as setup for 'target', failed: exit status 1*",
+        ]
+    )
+    assert not (pytester.path / "ran-target").exists()
+
+
+def test_last_failed_reruns_failures_with_their_prerequisites(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    path = runbook(
+        """
+        ```sh {name=prepare}
+        echo prepared >> log
+        export VALUE=42
+        ```
+
+        ```sh {name=check}
+        echo checked >> log
+        test "$VALUE" = 42 && test -e fixed
+        ```
+
+        ```sh {name=other}
+        echo other >> log
+        ```
+        """
+    )
+    pytester.runpytest("doc.md").assert_outcomes(passed=2, failed=1)
+    (path.parent / "fixed").touch()
+    (path.parent / "log").unlink()
+    result = pytester.runpytest("doc.md", "--lf")
+    result.assert_outcomes(passed=1, deselected=2)
+    assert (path.parent / "log").read_text().split() == ["prepared", "checked"]
+
+
+# -- markers -----------------------------------------------------------------------------
+
+
+def test_tags_categories_and_frontmatter_tags_are_registered_markers(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ---
+        tag: docs
+        ---
+
+        ```sh {name=slowone tag="slow,network"}
+        true
+        ```
+
+        ```sh {name=deploying category=deploy}
+        true
+        ```
+
+        ```sh {name=plain}
+        true
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--strict-markers", "-m", "network or deploy")
+    result.assert_outcomes(passed=2, deselected=1)
+    # as in Runme, a cell's own tags replace the document's: only "plain" carries "docs"
+    result = pytester.runpytest("doc.md", "--strict-markers", "-m", "docs", "-v")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*::plain PASSED*"])
+    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
+
+
+def test_skip_xfail_requires_platform(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=bare skip}
+        touch ran-bare
+        ```
+
+        ```sh {name=reasoned skip="waiting for the vendor"}
+        touch ran-reasoned
+        ```
+
+        ```sh {name=expected xfail}
+        false
+        ```
+
+        ```sh {name=fixed xfail="flaky"}
+        true
+        ```
+
+        ```sh {name=missing requires=no-such-command-xyz}
+        touch ran-missing
+        ```
+
+        ```sh {name=present requires=bash}
+        touch ran-present
+        ```
+
+        ```sh {name=linux platform=linux}
+        touch ran-linux
+        ```
+
+        ```sh {name=windows platform=win32}
+        touch ran-windows
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-rsxX")
+    result.assert_outcomes(passed=2, skipped=4, xfailed=1, xpassed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*waiting for the vendor*",
+            "*requires 'no-such-command-xyz', not found on PATH*",
+            "*runs on win32 only*",
+        ]
+    )
+    names = {p.name for p in pytester.path.glob("ran-*")}
+    assert names == {"ran-present", "ran-linux"}
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+SERVICE_CONFTEST = '''
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+STARTS = []
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory, request):
+    """A real local HTTP service serving one file, alive as long as the runbook."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "hello.txt").write_text("hello from the fixture server\\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    STARTS.append(port)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+    (request.config.rootpath / f"stopped-{port}").write_text("")
+
+
+@pytest.fixture
+def starts():
+    return len(STARTS)
+'''
+
+
+def test_fixtures_export_values_and_module_scope_lives_with_the_file(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    pytester.makeconftest(SERVICE_CONFTEST)
+    runbook(
+        """
+        ---
+        fixtures: [tmp_path, web_server, starts]
+        ---
+
+        ```sh {name=fetch}
+        fetch() {
+          python3 - "$1" <<'EOF'
+        import sys, urllib.request
+        with urllib.request.urlopen(sys.argv[1]) as response:
+            sys.stdout.write(f"{response.status} {response.read().decode()}")
+        EOF
+        }
+        fetch "$WEB_SERVER/hello.txt"
+        ```
+
+        ```output
+        200 hello from the fixture server
+        ```
+
+        ```sh {name=paths}
+        test -d "$TMP_PATH" && echo "tmp ok" && echo "starts $STARTS"
+        echo marker > "$TMP_PATH/file"
+        ```
+
+        ```output
+        tmp ok
+        starts 1
+        ```
+
+        ```sh {name=again}
+        curl -fsS -o /dev/null -w '%{http_code}\\n' "$WEB_SERVER/hello.txt"
+        cat "$TMP_PATH/file"
+        ```
+
+        ```output
+        200
+        marker
+        ```
+        """
+    )
+    runbook(
+        """
+        ---
+        fixtures: [web_server]
+        ---
+
+        ```sh {name=fetch}
+        echo "$WEB_SERVER" | grep -q '^http://127.0.0.1:'
+        ls stopped-* | wc -l
+        ```
+
+        ```output
+        1
+        ```
+        """,
+        name="other.md",
+    )
+    result = pytester.runpytest("doc.md", "other.md", "-v")
+    result.assert_outcomes(passed=4)
+    # module scope: one server per file, each stopped when its file is done (other.md saw
+    # doc.md's server stopped before its own cells ran)
+    assert len(list(pytester.path.glob("stopped-*"))) == 2
+
+
+def test_unknown_fixture_is_a_clean_error(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ---
+        fixtures: [no_such_fixture]
+        ---
+
+        ```sh {name=cell}
+        touch ran-cell
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'no_such_fixture' not found*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert not (pytester.path / "ran-cell").exists()
+
+
+# -- failure policy and teardown cells -----------------------------------------------------
+
+POLICY_DOC = """
+    {frontmatter}
+    ```sh {{name=cleanup teardown=true}}
+    touch ran-cleanup
+    ```
+
+    ```sh {{name=start}}
+    touch ran-start
+    ```
+
+    ```sh {{name=breaks}}
+    false
+    ```
+
+    ```sh {{name=later}}
+    touch ran-later
+    ```
+    """
+
+
+def test_on_failure_continue_is_the_default(pytester: pytest.Pytester, runbook) -> None:
+    runbook(POLICY_DOC.format(frontmatter=""))
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*::start PASSED*",
+            "*::breaks FAILED*",
+            "*::later PASSED*",
+            "*::cleanup PASSED*",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("frontmatter", "args"),
+    [
+        ("---\n    on-failure: stop\n    ---\n", ()),
+        ("", ("--runbook-on-failure=stop",)),
+        ("", ("-o", "runbook_on_failure=stop")),
+    ],
+    ids=["frontmatter", "option", "ini"],
+)
+def test_on_failure_stop_skips_the_rest_but_runs_teardown(
+    pytester: pytest.Pytester, runbook, frontmatter: str, args: tuple[str, ...]
+) -> None:
+    runbook(POLICY_DOC.format(frontmatter=frontmatter))
+    result = pytester.runpytest("doc.md", "-v", "-rs", *args)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*::start PASSED*",
+            "*::breaks FAILED*",
+            "*::later SKIPPED*",
+            "*::cleanup PASSED*",
+            "*earlier cell 'breaks' failed*",
+        ]
+    )
+    assert (pytester.path / "ran-cleanup").exists()
+    assert not (pytester.path / "ran-later").exists()
+
+
+def test_frontmatter_on_failure_overrides_ini(pytester: pytest.Pytester, runbook) -> None:
+    runbook(POLICY_DOC.format(frontmatter="---\n    on-failure: continue\n    ---\n"))
+    result = pytester.runpytest("doc.md", "-o", "runbook_on_failure=stop")
+    result.assert_outcomes(passed=3, failed=1)
+
+
+def test_deselected_teardown_cell_still_runs_in_file_teardown(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(POLICY_DOC.format(frontmatter=""))
+    result = pytester.runpytest("doc.md", "-k", "start")
+    result.assert_outcomes(passed=1, deselected=3)
+    assert (pytester.path / "ran-cleanup").exists()
+    assert not (pytester.path / "ran-later").exists()
+
+
+def test_teardown_cell_sees_the_session_state(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=stop teardown=true}
+        echo "stopping $SERVICE" > stopped
+        ```
+
+        ```sh {name=start}
+        export SERVICE=db
+        false
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--runbook-on-failure=stop")
+    result.assert_outcomes(passed=1, failed=1)
+    assert (pytester.path / "stopped").read_text() == "stopping db\n"
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+
+def test_stream_prefixes_live_output_with_the_cell_name(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=count}
+        for i in 1 2 3; do echo "line $i"; done
+        ```
+
+        ```sh {name=other}
+        echo done
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-s", "--runbook-stream")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*[[]count] line 1", "[[]count] line 2", "[[]count] line 3"])
+    result.stdout.fnmatch_lines(["*[[]other] done"])
+    # without -s there is nothing to stream into
+    quiet = pytester.runpytest("doc.md", "--runbook-stream")
+    quiet.stdout.no_fnmatch_line("*[[]count] line*")
+
+
+def test_transcript_holds_outputs_statuses_and_durations(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        # Guide
+
+        ```sh {name=hello}
+        echo "hello transcript"
+        ```
+
+        ```sh {name=compare}
+        echo actual
+        ```
+
+        ```output
+        expected
+        ```
+
+        ```sh {name=never skip}
+        echo never
+        ```
+        """,
+        name="docs/guide.md",
+    )
+    result = pytester.runpytest("docs/guide.md", "--runbook-transcript", "out")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    text = (pytester.path / "out" / "docs" / "guide.md.md").read_text()
+    hello = text.index("<!-- runbook transcript: hello: exit 0 in ")
+    assert text.index("```output\nhello transcript\n```", hello) > hello
+    compare = text.index("<!-- runbook transcript: compare: exit 0 in ")
+    # the actual output follows the document's own expected block
+    assert text.index("```output\nexpected\n```") < compare
+    assert text.index("```output\nactual\n```", compare) > compare
+    assert "transcript: never" not in text
+    assert text.startswith("# Guide\n")
+
+
+def test_transcript_via_ini_and_junit_xml(pytester: pytest.Pytester, runbook) -> None:
+    pytester.makeini("[pytest]\nrunbook_transcript = artifacts\njunit_family = xunit1\n")
+    runbook("# T\n\n```sh {name=ok}\necho fine\n```\n\n```sh {name=bad}\nexit 3\n```\n")
+    result = pytester.runpytest("doc.md", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    xml = (pytester.path / "out.xml").read_text()
+    assert '<testcase classname="doc.md" name="ok" file="doc.md" line="2" time="' in xml
+    assert '<testcase classname="doc.md" name="bad" file="doc.md" line="6" time="' in xml
+    assert "cell 'bad' the shell exited with status 3" in xml
+    transcript = (pytester.path / "artifacts" / "doc.md.md").read_text()
+    assert "bad: exit 3 in " in transcript
+
+
+def test_collect_only_lists_path_and_cell_name(pytester: pytest.Pytester, runbook) -> None:
+    runbook("```sh {name=one}\ntrue\n```\n\n```sh\necho hi there\n```\n", name="docs/a.md")
+    result = pytester.runpytest("docs", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["docs/a.md::one", "docs/a.md::echo-hi"])
+
+
+# -- ini options and --runbook-env ---------------------------------------------------------
+
+
+def test_ini_options_in_pyproject(pytester: pytest.Pytester, runbook) -> None:
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest.ini_options]
+        runbook = true
+        runbook_patterns = ["*.runbook.md"]
+        runbook_env = ["REGION=eu-west-1", "STAGE=prod"]
+        runbook_timeout = "1"
+        runbook_bare_fences = "shell"
+        runbook_on_failure = "stop"
+        """
+    )
+    runbook(
+        "```\necho $REGION-$STAGE\n```\n\n```output\neu-west-1-prod\n```\n", name="a.runbook.md"
+    )
+    runbook(
+        "```sh {name=slow}\nsleep 5\n```\n\n```sh {name=after}\ntrue\n```\n",
+        name="b.runbook.md",
+    )
+    runbook("```sh\nfalse\n```\n", name="ignored.md")
+    result = pytester.runpytest("-v")  # no paths: collected only because of ini runbook = true
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*a.runbook.md::echo-regionstage PASSED*", "*timed out after 1 s*"]
+    )
+
+
+def test_ini_stream_and_env_option(pytester: pytest.Pytester, runbook) -> None:
+    pytester.makeini("[pytest]\nrunbook_stream = true\nrunbook_env =\n    A=from-ini\n")
+    runbook('```sh {name=show}\necho "$A $B"\n```\n')
+    result = pytester.runpytest("doc.md", "-s", "--runbook-env", "B=from option")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*[[]show] from-ini from option"])
+    result = pytester.runpytest("doc.md", "-s", "--runbook-env", "A=override", "--runbook-env=B=b")
+    result.stdout.fnmatch_lines(["*[[]show] override b"])
