@@ -240,12 +240,23 @@ class RunbookFile(pytest.Module):
     def _interpreter(self, cell: Cell) -> Optional[Tuple[str, ...]]:
         if cell.kind != "script" or not cell.interpreter:
             return None
-        program = cell.interpreter[0]
-        if os.sep not in program and shutil.which(program, path=self._path_env()) is None:
-            pytest.skip(f"cell {cell.name!r} needs {program!r}, which is not installed")
-        if os.sep in program and not os.access(program, os.X_OK):
-            pytest.skip(f"cell {cell.name!r} needs {program!r}, which is not installed")
+        missing = self.missing_interpreter(cell)
+        if missing is not None:
+            pytest.skip(missing)
         return cell.interpreter
+
+    def missing_interpreter(self, cell: Cell) -> Optional[str]:
+        """Why a script cell cannot run here (its interpreter is not installed), or None."""
+        if cell.kind != "script" or not cell.interpreter:
+            return None
+        program = cell.interpreter[0]
+        if os.sep in program:
+            found = os.access(program, os.X_OK)
+        else:
+            found = shutil.which(program, path=self._path_env()) is not None
+        if found:
+            return None
+        return f"cell {cell.name!r} needs {program!r}, which is not installed"
 
     def _path_env(self) -> str:
         merged = {**os.environ, **self.document.options.env, **self._settings.env}
@@ -336,6 +347,8 @@ def never_runs(file: RunbookFile, cell: Cell) -> bool:
         return True
     if any(shutil.which(c) is None for c in options.requires):
         return True
+    if file.missing_interpreter(cell) is not None:
+        return True
     nodeid = f"{file.nodeid}::{cell.name}"
     for prefix in file.config.getoption("deselect") or []:
         if nodeid.startswith(str(prefix)):
@@ -353,6 +366,22 @@ def _marks_match(markexpr: str, names: Set[str]) -> bool:
 
         return bool(Expression.compile(markexpr).evaluate(matcher))
     except Exception:  # a private API: if it moves, err on the side of running the cell
+        return True
+
+
+def _named_by_keyword(item: pytest.Item, keyword: str) -> bool:
+    """Whether ``-k keyword`` selects ``item`` because of its own name (``-k set-tokens``),
+    not merely lets it through (``-k "not network"``): Runme runs an ``excludeFromRunAll``
+    cell only when it is asked for by name."""
+    try:
+        from _pytest.mark import KeywordMatcher
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(keyword)
+        matcher = KeywordMatcher.from_item(item)
+        without_name = KeywordMatcher(set(matcher._names) - {item.name})
+        return bool(expression.evaluate(matcher)) and not expression.evaluate(without_name)
+    except Exception:  # a private API: if it moves, -k counts as explicit, as before
         return True
 
 
@@ -462,11 +491,15 @@ class RunbookItem(pytest.Item):
             )
         if file.failed_cell is not None and not cell.options.teardown:
             pytest.skip(f"earlier cell {file.failed_cell!r} failed (on-failure: stop)")
+        missing = file.missing_interpreter(cell)
+        if missing is not None:  # before its prerequisites run for nothing
+            pytest.skip(missing)
         for earlier in file.prerequisites(cell):
             self._run_prerequisite(earlier)
 
     def _selected_explicitly(self) -> bool:
-        if self.config.getoption("keyword"):
+        keyword = self.config.getoption("keyword")
+        if keyword and _named_by_keyword(self, keyword):
             return True
         settings = self.config.stash[SETTINGS_KEY]
         invocation = self.config.invocation_params.dir
