@@ -58,6 +58,7 @@ class RunbookFile(pytest.Module):
     """
 
     document: Document
+    cell_items: Dict[int, RunbookItem]
 
     def _getobj(self) -> types.ModuleType:
         return types.ModuleType(self.path.stem)
@@ -78,9 +79,11 @@ class RunbookFile(pytest.Module):
             )
         if not self.document.options.enabled:
             return []
-        return [
-            RunbookItem.from_parent(self, name=cell.name, cell=cell) for cell in self.document.cells
-        ]
+        self.cell_items = {
+            cell.index: RunbookItem.from_parent(self, name=cell.name, cell=cell)
+            for cell in self.document.cells
+        }
+        return list(self.cell_items.values())
 
     @property
     def display_path(self) -> str:
@@ -354,7 +357,13 @@ def never_runs(file: RunbookFile, cell: Cell) -> bool:
         if nodeid.startswith(str(prefix)):
             return True
     markexpr = file.config.getoption("markexpr") or ""
-    return bool(markexpr) and not _marks_match(markexpr, set(options.tags) | {"runbook"})
+    if not markexpr:
+        return False
+    names = set(options.tags) | {"runbook"}
+    item = getattr(file, "cell_items", {}).get(cell.index)
+    if item is not None:  # also xfail, usefixtures and marks that conftest hooks added
+        names |= {mark.name for mark in item.iter_markers()}
+    return not _marks_match(markexpr, names)
 
 
 def _marks_match(markexpr: str, names: Set[str]) -> bool:
@@ -494,6 +503,8 @@ class RunbookItem(pytest.Item):
         missing = file.missing_interpreter(cell)
         if missing is not None:  # before its prerequisites run for nothing
             pytest.skip(missing)
+        if file.failed_cell is not None:
+            return  # a teardown cell after on-failure stop: the skipped cells stay unrun
         for earlier in file.prerequisites(cell):
             self._run_prerequisite(earlier)
 

@@ -623,3 +623,56 @@ def test_ini_stream_and_env_option(pytester: pytest.Pytester, runbook) -> None:
     result.stdout.fnmatch_lines(["*[[]show] from-ini from option"])
     result = pytester.runpytest("doc.md", "-s", "--runbook-env", "A=override", "--runbook-env=B=b")
     result.stdout.fnmatch_lines(["*[[]show] override b"])
+
+
+def test_teardown_cell_at_the_end_does_not_run_skipped_cells_as_setup(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=breaks}
+        false
+        ```
+
+        ```sh {name=later}
+        touch ran-later
+        ```
+
+        ```sh {name=cleanup teardown=true}
+        touch ran-cleanup
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--runbook-on-failure=stop")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    assert (pytester.path / "ran-cleanup").exists()
+    assert not (pytester.path / "ran-later").exists()
+
+
+def test_marker_expression_sees_every_mark_of_a_cell(pytester: pytest.Pytester, runbook) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "hooked":
+                    item.add_marker("manual")
+        """
+    )
+    runbook(
+        """
+        ```sh {name=flaky xfail}
+        touch ran-flaky
+        ```
+
+        ```sh {name=hooked}
+        touch ran-hooked
+        ```
+
+        ```sh {name=target}
+        touch ran-target
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-m", "not xfail and not manual")
+    result.assert_outcomes(passed=1, deselected=2)
+    assert {p.name for p in pytester.path.glob("ran-*")} == {"ran-target"}
