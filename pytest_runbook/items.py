@@ -522,7 +522,8 @@ class RunbookItem(pytest.Item):
 
     def _run_prerequisite(self, cell: Cell) -> None:
         file = self.parent
-        outcomes = file.run_cell(cell, None)
+        stream = self._stream_writer(cell.name) if file._settings.stream else None
+        outcomes = file.run_cell(cell, stream)
         last = outcomes[-1] if outcomes else None
         if last is None:
             return
@@ -558,10 +559,10 @@ class RunbookItem(pytest.Item):
                 file.failed_cell = self.name
             raise
 
-    def _stream_writer(self) -> Optional[Callable[[str], None]]:
+    def _stream_writer(self, name: Optional[str] = None) -> Optional[Callable[[str], None]]:
         if self.config.getoption("capture") != "no":
             return None
-        prefix = f"[{self.name}] "
+        prefix = f"[{name or self.name}] "
         state = {"at_line_start": True}
 
         def write(chunk: str) -> None:

@@ -523,6 +523,10 @@ def test_stream_prefixes_live_output_with_the_cell_name(pytester: pytest.Pyteste
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*[[]count] line 1", "[[]count] line 2", "[[]count] line 3"])
     result.stdout.fnmatch_lines(["*[[]other] done"])
+    # cells run as setup for a selected cell stream too, under their own names
+    result = pytester.runpytest("doc.md::other", "-s", "--runbook-stream")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*[[]count] line 3", "*[[]other] done"])
     # without -s there is nothing to stream into
     quiet = pytester.runpytest("doc.md", "--runbook-stream")
     quiet.stdout.no_fnmatch_line("*[[]count] line*")
@@ -676,3 +680,44 @@ def test_marker_expression_sees_every_mark_of_a_cell(pytester: pytest.Pytester, 
     result = pytester.runpytest("doc.md", "-m", "not xfail and not manual")
     result.assert_outcomes(passed=1, deselected=2)
     assert {p.name for p in pytester.path.glob("ran-*")} == {"ran-target"}
+
+
+def test_stream_is_live_while_the_cell_runs(pytester: pytest.Pytester, runbook) -> None:
+    """The cell waits for a file that the test creates only after seeing the cell's first
+    line on pytest's stdout: without live streaming it would time out."""
+    import subprocess
+    import sys
+
+    runbook(
+        """
+        ```sh {name=waits timeout=20}
+        echo started
+        while [ ! -e go ]; do sleep 0.05; done
+        echo finished
+        ```
+        """
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "doc.md",
+            "-s",
+            "--runbook-stream",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "[waits] started" in line:
+            (pytester.path / "go").touch()
+    assert process.wait(30) == 0, "".join(seen)
+    assert any(line.rstrip().endswith("[waits] finished") for line in seen)
