@@ -729,3 +729,16 @@ def test_read_without_input_fails_fast(pytester: pytest.Pytester, runbook) -> No
     result = pytester.runpytest("doc.md", "-o", "runbook_timeout=30")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*waiting for input*"])
+
+
+# -- the docs page is a runbook too ---------------------------------------------------------
+
+
+def test_coming_from_runme_page_passes(pytester: pytest.Pytester) -> None:
+    page = Path(__file__).resolve().parent.parent / "docs" / "coming-from-runme.md"
+    (pytester.path / "docs").mkdir()
+    shutil.copyfile(page, pytester.path / "docs" / page.name)
+    result = pytester.runpytest("docs", "-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=10, skipped=1)  # destroy-cluster: excludeFromRunAll
+    result = pytester.runpytest("docs/coming-from-runme.md::destroy-cluster")
+    result.assert_outcomes(passed=1)
