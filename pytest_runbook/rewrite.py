@@ -52,6 +52,8 @@ def _as_regex(line: str, keys: Sequence[str]) -> str:
         else:
             out.append(_regex_char(line[pos]))
             pos += 1
+    if out and out[0] == ">":
+        out[0] = "\\>"  # a console continuation no more
     return "".join(out) + " (re)"
 
 
@@ -94,7 +96,7 @@ class _Edit:
     start: int  # first line replaced (0-based)
     end: int  # exclusive; == start for a pure insertion
     lines: Tuple[str, ...]  # new lines, container prefix included, without line endings
-    fence_lines: Tuple[int, ...] = ()  # fence lines that must hold at least ``fence``
+    fence_lines: Tuple[int, ...] = ()  # opening and closing fence lines to grow to ``fence``
     fence: str = ""
 
 
@@ -119,19 +121,19 @@ def _prefixed(prefix: str, line: str) -> str:
 
 
 def _fence_run(line: str, char: str) -> Tuple[int, int]:
-    """Where the fence marker of a fence ``line`` starts, and its length (0 if none)."""
-    pos = 0
-    while pos < len(line) and line[pos] in " \t>":
-        pos += 1
-    end = pos
-    while end < len(line) and line[end] == char:
-        end += 1
-    return pos, end - pos
+    """Where the first run of 3+ ``char`` starts in ``line``, and its length (0 if none).
+
+    On an opening fence line only container syntax (spaces, ``>``, list markers) comes before
+    the marker, and none of it is a backtick or a tilde, so the first run is the marker.
+    """
+    found = re.search(re.escape(char) + "{3,}", line)
+    return (found.start(), found.end() - found.start()) if found else (0, 0)
 
 
 def _is_closing(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened with ``fence`` (a never-closed block has none)."""
     pos, run = _fence_run(line, fence[0])
-    return run >= len(fence) and not line[pos + run :].strip()
+    return run >= len(fence) and not line[:pos].strip(" \t>") and not line[pos + run :].strip()
 
 
 class Rewriter:
@@ -240,7 +242,8 @@ def _apply(text: str, newline: str, edits: List[_Edit]) -> str:
         if number >= len(lines):
             continue
         pos, run = _fence_run(lines[number], fence[0])
-        if 3 <= run < len(fence):
+        opening = any(number == e.fence_lines[0] for e in edits if e.fence_lines)
+        if 3 <= run < len(fence) and (opening or _is_closing(lines[number], fence[0] * 3)):
             lines[number] = lines[number][:pos] + fence + lines[number][pos + run :]
     for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
         ending = _ending(lines[edit.start - 1]) if 0 < edit.start <= len(lines) else ""
