@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -167,12 +166,34 @@ class RunbookFile(pytest.Module):
         """``teardown=true`` cells run at the end of the file even when they were not selected."""
         if self._shell is None:
             return
+        failures: List[str] = []
         for cell in self.document.cells:
             if cell.options.teardown and cell.index not in self._ran:
                 if cell.index in self.excluded():
                     continue
-                with contextlib.suppress(CellFailed, pytest.skip.Exception):
-                    self.run_cell(cell, None)
+                try:
+                    outcomes = self.run_cell(cell, None)
+                except (CellFailed, pytest.skip.Exception):
+                    continue
+                last = outcomes[-1] if outcomes else None
+                if last is None or cell.options.xfail is not None:
+                    continue
+                exit_spec = last.command.exit if last.command else cell.options.exit
+                if not _finished_ok(last.result, exit_spec):
+                    failures.append(
+                        report.failure(
+                            location=f"{self.display_path}:{cell.line + 1}",
+                            headline=f"teardown cell {cell.name!r}, run at the end of the file, "
+                            f"failed: {_why(last.result, exit_spec, cell.options.timeout)}",
+                            cell=cell,
+                            result=last.result,
+                            expected_exit=str(exit_spec),
+                            show_output=True,
+                            notes=[last.result.note],
+                        )
+                    )
+        if failures:  # an error at teardown of the file's last item, as a failing finalizer is
+            raise CellFailed("\n\n".join(failures))
 
     # -- running a cell ---------------------------------------------------------------
 
@@ -370,7 +391,7 @@ def _marks_match(markexpr: str, names: Set[str]) -> bool:
     try:
         from _pytest.mark.expression import Expression
 
-        def matcher(name: str, **kwargs: Any) -> bool:
+        def matcher(name: str, /, **kwargs: Any) -> bool:
             return name in names
 
         return bool(Expression.compile(markexpr).evaluate(matcher))
@@ -418,7 +439,8 @@ class RunbookItem(pytest.Item):
         try:
             info = manager.getfixtureinfo(node=self, func=None, cls=None)
         except TypeError:  # pytest 7
-            info = manager.getfixtureinfo(node=self, func=None, cls=None, funcargs=False)
+            legacy: Any = manager
+            info = legacy.getfixtureinfo(node=self, func=None, cls=None, funcargs=False)
         self._fixtureinfo = info
         self.fixturenames = info.names_closure
         self.funcargs: Dict[str, Any] = {}
@@ -429,7 +451,8 @@ class RunbookItem(pytest.Item):
         except ImportError:  # pytest 7
             from _pytest.fixtures import FixtureRequest
 
-            self._request = FixtureRequest(self, _ispytest=True)  # type: ignore[arg-type]
+            legacy_request: Any = FixtureRequest  # concrete in pytest 7
+            self._request = legacy_request(self, _ispytest=True)
 
     def _check_fixtures_exist(self) -> None:
         """An unknown name in frontmatter ``fixtures:`` is the document's error: say so plainly."""
@@ -730,7 +753,7 @@ class RunbookItem(pytest.Item):
             return self.repr_failure(excinfo)
         return super()._repr_failure_py(excinfo, style)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CellFailed):
             return str(excinfo.value.args[0])
         if isinstance(excinfo.value, RunbookError):

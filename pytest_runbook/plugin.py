@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         nargs="?",
         const="changed",
         default=None,
-        choices=("changed", "new"),
+        metavar="{changed,new}",
         help="rewrite expected outputs that did not match with the actual output; "
         "=new also adds output blocks to cells that have none",
     )
@@ -96,6 +96,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("runbook_columns", default="200", help="terminal width of the sessions")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: List[str]) -> None:
+    """``--runbook-update docs/`` means update docs/, not an update mode named "docs/"."""
+    for position, arg in enumerate(args[:-1]):
+        following = args[position + 1]
+        if arg == "--runbook-update" and following not in ("changed", "new"):
+            args[position] = "--runbook-update=changed"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[SETTINGS_KEY] = from_config(config)
@@ -124,7 +133,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     settings = parent.config.stash[SETTINGS_KEY]
     if not settings.wants(file_path.resolve()):
         return None
-    return runbook_items.RunbookFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+    return runbook_items.RunbookFile.from_parent(parent, path=file_path)
 
 
 @pytest.hookimpl(trylast=True)

@@ -721,3 +721,30 @@ def test_stream_is_live_while_the_cell_runs(pytester: pytest.Pytester, runbook) 
             (pytester.path / "go").touch()
     assert process.wait(30) == 0, "".join(seen)
     assert any(line.rstrip().endswith("[waits] finished") for line in seen)
+
+
+def test_failing_deselected_teardown_cell_is_a_teardown_error(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=start}
+        true
+        ```
+
+        ```sh {name=cleanup teardown=true}
+        echo cleaning up
+        false
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-k", "start")
+    result.assert_outcomes(passed=1, errors=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of *start*",
+            "doc.md:5: teardown cell 'cleanup', run at the end of the file, failed: exit status 1",
+            "*cleaning up*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
