@@ -108,6 +108,8 @@ def from_config(config: pytest.Config) -> Settings:
     env.update(_env_pairs(list(config.getoption("runbook_env") or []), "--runbook-env"))
 
     update = config.getoption("runbook_update")
+    if update is not None:
+        update = _choice(str(update), ("changed", "new"), "--runbook-update")
     if update is None and config.getini("runbook_update"):
         update = "changed"
     transcript = config.getoption("runbook_transcript") or config.getini("runbook_transcript")
