@@ -572,13 +572,18 @@ def test_transcript_holds_outputs_statuses_and_durations(
 
 def test_transcript_via_ini_and_junit_xml(pytester: pytest.Pytester, runbook) -> None:
     pytester.makeini("[pytest]\nrunbook_transcript = artifacts\njunit_family = xunit1\n")
-    runbook("# T\n\n```sh {name=ok}\necho fine\n```\n\n```sh {name=bad}\nexit 3\n```\n")
+    runbook(
+        "# T\n\n```sh {name=ok}\necho fine\n```\n\n```sh {name=bad}\nexit 3\n```\n\n"
+        '```sh {name=later skip="not in CI"}\ntrue\n```\n'
+    )
     result = pytester.runpytest("doc.md", "--junitxml=out.xml")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
     xml = (pytester.path / "out.xml").read_text()
     assert '<testcase classname="doc.md" name="ok" file="doc.md" line="2" time="' in xml
     assert '<testcase classname="doc.md" name="bad" file="doc.md" line="6" time="' in xml
     assert "cell 'bad' the shell exited with status 3" in xml
+    assert 'name="later" file="doc.md" line="10"' in xml
+    assert '<skipped type="pytest.skip" message="not in CI"' in xml
     transcript = (pytester.path / "artifacts" / "doc.md.md").read_text()
     assert "bad: exit 3 in " in transcript
 
