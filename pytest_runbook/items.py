@@ -112,7 +112,7 @@ class RunbookFile(pytest.Module):
             if self._own_tmp:
                 shutil.rmtree(self._own_tmp, ignore_errors=True)
             if self.transcript is not None and self._settings.transcript_dir is not None:
-                self.transcript.write(self._settings.transcript_dir / (self.display_path + ".md"))
+                self.transcript.write(self._settings.transcript_dir / self.display_path)
 
     def workdir(self) -> str:
         """The file's working directory: the file's own, or frontmatter ``cwd`` (``tmp``)."""
@@ -223,6 +223,8 @@ class RunbookFile(pytest.Module):
                     command.source,
                     timeout=cell.options.timeout,
                     cwd=cwd,
+                    stdin=cell.options.stdin,  # each command may read it; answers wait for prompts
+                    answers=[(a.expect, a.send) for a in cell.options.answers],
                     exports=self._take_exports(),
                     on_output=on_output,
                 )

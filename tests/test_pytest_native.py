@@ -559,7 +559,7 @@ def test_transcript_holds_outputs_statuses_and_durations(
     )
     result = pytester.runpytest("docs/guide.md", "--runbook-transcript", "out")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
-    text = (pytester.path / "out" / "docs" / "guide.md.md").read_text()
+    text = (pytester.path / "out" / "docs" / "guide.md").read_text()
     hello = text.index("<!-- runbook transcript: hello: exit 0 in ")
     assert text.index("```output\nhello transcript\n```", hello) > hello
     compare = text.index("<!-- runbook transcript: compare: exit 0 in ")
@@ -584,7 +584,7 @@ def test_transcript_via_ini_and_junit_xml(pytester: pytest.Pytester, runbook) ->
     assert "cell 'bad' the shell exited with status 3" in xml
     assert 'name="later" file="doc.md" line="10"' in xml
     assert '<skipped type="pytest.skip" message="not in CI"' in xml
-    transcript = (pytester.path / "artifacts" / "doc.md.md").read_text()
+    transcript = (pytester.path / "artifacts" / "doc.md").read_text()
     assert "bad: exit 3 in " in transcript
 
 
