@@ -291,7 +291,39 @@ def expected_for(
     ansi_keep: bool = False,
     console: bool = False,
 ) -> Optional[List[str]]:
-    """The lines to write for ``actual``, or None if no written form would match it again."""
+    """The lines to write for ``actual``, or None if no written form would match it again.
+
+    The session's own paths (its private temporary directory, the cell's working directory,
+    the rootdir) are written as ``[TMP]``, ``[CWD]``, ``[ROOT]``: written literally they would
+    differ on the next run or the next machine.
+    """
     lines = as_expected(normalise(actual, ansi_keep=ansi_keep), substitutions, console=console)
-    again = check(lines, actual, mode=mode, substitutions=substitutions, ansi_keep=ansi_keep)
-    return lines if again is None else None
+    portable = _placeholders(lines, substitutions)
+    for candidate in (portable, lines) if portable != lines else (lines,):
+        again = check(
+            candidate, actual, mode=mode, substitutions=substitutions, ansi_keep=ansi_keep
+        )
+        if again is None:
+            return candidate
+    return None
+
+
+_PORTABLE = ("[TMP]", "[CWD]", "[ROOT]")
+
+
+def _placeholders(lines: List[str], substitutions: Mapping[str, str]) -> List[str]:
+    pairs = sorted(
+        ((str(v), k) for k, v in substitutions.items() if k in _PORTABLE and v and len(str(v)) > 1),
+        key=lambda pair: (-len(pair[0]), _PORTABLE.index(pair[1])),
+    )
+    if not pairs:
+        return lines
+    keys: Dict[str, str] = {}
+    for value, key in pairs:
+        keys.setdefault(value, key)  # the same path twice: [CWD] before [ROOT]
+    found = re.compile("|".join(re.escape(value) for value, _ in pairs))
+    # Escaped lines (written as regexes) stay as they are.
+    return [
+        line if line.endswith(" (re)") else found.sub(lambda m: keys[m.group()], line)
+        for line in lines
+    ]

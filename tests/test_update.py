@@ -455,6 +455,56 @@ def test_output_the_matcher_would_misread_is_written_escaped(pytester: pytest.Py
     assert_second_run_clean(pytester, path, passed=2)
 
 
+def test_session_paths_are_written_as_placeholders(pytester: pytest.Pytester) -> None:
+    (pytester.path / "sub").mkdir()
+    path = write(
+        pytester,
+        md(
+            """
+            |```sh
+            |echo "tmp: $RUNBOOK_TMPDIR/x"; pwd
+            |```
+            |
+            |```output
+            |old
+            |```
+            |
+            |```sh {cwd=sub}
+            |pwd; echo "$PWD/.." | sed 's,/sub/..$,,'
+            |```
+            |
+            |```output
+            |old
+            |```
+            """
+        ),
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert path.read_bytes() == md(
+        """
+        |```sh
+        |echo "tmp: $RUNBOOK_TMPDIR/x"; pwd
+        |```
+        |
+        |```output
+        |tmp: [TMP]/x
+        |[CWD]
+        |```
+        |
+        |```sh {cwd=sub}
+        |pwd; echo "$PWD/.." | sed 's,/sub/..$,,'
+        |```
+        |
+        |```output
+        |[CWD]
+        |[ROOT]
+        |```
+        """
+    )
+    assert_second_run_clean(pytester, path, passed=2)
+
+
 # -- what fails still fails ------------------------------------------------------------------
 
 
