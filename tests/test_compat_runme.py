@@ -202,7 +202,7 @@ def _transcript_outputs(directory: Path) -> Dict[str, str]:
     if not directory.is_dir():
         return outputs
     for path in directory.rglob("*.md"):
-        file = str(path.relative_to(directory))[: -len(".md")]
+        file = str(path.relative_to(directory))
         lines = path.read_text(encoding="utf-8").split("\n")
         for number, line in enumerate(lines):
             found = _TRANSCRIPT.fullmatch(line.strip())
