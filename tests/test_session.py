@@ -1,0 +1,453 @@
+"""Session against real bash through real PTYs: no mocks, every outcome exact."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from pytest_runbook.session import Result, Session
+
+LINUX = sys.platform.startswith("linux")
+needs_proc = pytest.mark.skipif(not LINUX, reason="inspects /proc")
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    s = Session(cwd=str(tmp_path))
+    yield s
+    s.close()
+
+
+def run(s: Session, source: str, **kw: object) -> Result:
+    kw.setdefault("timeout", 10)
+    return s.run(source, **kw)  # type: ignore[arg-type]
+
+
+def marked_pids(s: Session) -> List[int]:
+    """Processes (not zombies) carrying this session's RUNBOOK_SESSION marker."""
+    marker = b"\0RUNBOOK_SESSION=" + s._env["RUNBOOK_SESSION"].encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = b"\0" + f.read() + b"\0"
+        except OSError:
+            continue
+        if state != b"Z" and marker in env:
+            found.append(int(name))
+    return found
+
+
+# -- state carries over, as in a terminal ----------------------------------------------------
+
+
+def test_state_persists_between_cells(session: Session, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    assert run(session, "export GREETING=hi; plain=p; cd sub").output == ""
+    run(session, "greet() { echo \"$GREETING from fn\"; }\nalias hello='echo alias-ok'")
+    r = run(session, 'echo "$GREETING $plain"; pwd; greet; hello')
+    assert r == Result(
+        output=f"hi p\n{tmp_path}/sub\nhi from fn\nalias-ok\n",
+        status=0,
+        duration=r.duration,
+    )
+    assert run(session, "python3 -c 'import os; print(os.environ[\"GREETING\"])'").output == "hi\n"
+
+
+def test_hermetic_environment(tmp_path: Path) -> None:
+    s = Session(cwd=str(tmp_path), env={"PATH": os.environ["PATH"], "EXTRA": "x", "PS1": "$ "})
+    try:
+        r = run(
+            s,
+            'echo "$TERM|$NO_COLOR|$PAGER|$GIT_PAGER|$HISTFILE|$EXTRA|[$PS1]|$RUNBOOK_TMPDIR"; '
+            "echo ${PROMPT_COMMAND-unset}; tput cols 2>/dev/null || stty size",
+        )
+        assert r.output.splitlines()[:2] == [
+            f"dumb|1|cat|cat|/dev/null|x|[]|{s.tmpdir}",
+            "unset",
+        ]
+        assert r.output.splitlines()[2] in ("200", "50 200")
+        assert run(s, "locale charmap").output == "UTF-8\n"
+    finally:
+        s.close()
+
+
+# -- exit status and errexit -----------------------------------------------------------------
+
+
+def test_errexit_stops_at_first_failure(session: Session) -> None:
+    r = run(session, "echo one\nfalse\necho never")
+    assert (r.output, r.status) == ("one\n", 1)
+    r = run(session, "echo a; (exit 7); echo never")
+    assert (r.output, r.status) == ("a\n", 7)
+    assert run(session, "false | true; echo never").status == 1  # pipefail
+    f = run(session, "f() { echo in-f; false; echo never-f; }; f; echo never")
+    assert (f.output, f.status) == ("in-f\n", 1)
+    # Conditions are exempt, exactly as under set -e.
+    r = run(session, "if false; then :; fi; false || echo or-ok; ! false; echo end")
+    assert (r.output, r.status) == ("or-ok\nend\n", 0)
+    # errexit's own settings do not leak into later cells.
+    cell = "shopt -qo pipefail || echo no-pipefail; [[ $- == *E* ]] || echo no-errtrace; trap -p"
+    assert run(session, cell, errexit=False).output == "no-pipefail\nno-errtrace\n"
+
+
+def test_errexit_false_and_last_status(session: Session) -> None:
+    r = run(session, "echo a; false; echo b", errexit=False)
+    assert (r.output, r.status) == ("a\nb\n", 0)
+    assert run(session, "true; (exit 5)", errexit=False).status == 5
+    assert run(session, "false | true", errexit=False).status == 0
+
+
+def test_set_e_left_on_does_not_kill_later_cells(session: Session) -> None:
+    r = run(session, "set -e")
+    assert r.status == 0 and "set -e" in r.note
+    r = run(session, "false; echo survived", errexit=False)
+    assert (r.output, r.status, r.shell_exited) == ("survived\n", 0, None)
+    assert run(session, "echo alive").output == "alive\n"
+    assert not session.restarted
+
+
+def test_user_err_trap_is_kept(session: Session) -> None:
+    run(session, "trap 'echo user-trap' ERR", errexit=False)
+    r = run(session, "false; echo never")
+    assert r.status == 1
+    assert run(session, "trap -p ERR", errexit=False).output == "trap -- 'echo user-trap' ERR\n"
+
+
+# -- cwd, interpreter, exports ---------------------------------------------------------------
+
+
+def test_cwd_param_holds_for_one_cell(session: Session, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert run(session, "pwd", cwd="a").output == f"{tmp_path}/a\n"
+    assert run(session, "pwd").output == f"{tmp_path}\n"
+    # A cd inside the cell still does not leak out of a cwd= cell ...
+    assert run(session, "cd ../b; pwd", cwd="a").output == f"{tmp_path}/b\n"
+    assert run(session, "pwd").output == f"{tmp_path}\n"
+    # ... but persists from an ordinary cell.
+    run(session, "cd b")
+    assert run(session, "pwd").output == f"{tmp_path}/b\n"
+    r = run(session, "echo never", cwd=str(tmp_path / "missing"))
+    assert r.status == 1 and "No such file or directory" in r.output and "never" not in r.output
+
+
+def test_interpreter_sees_exports_and_cwd(session: Session, tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    run(session, "export FROM_SHELL=shell-value")
+    r = run(
+        session,
+        "import os, sys\nprint(os.environ['FROM_SHELL'], os.getcwd())\nsys.exit(3)\n",
+        interpreter=["python3", "-u"],
+        cwd="w",
+    )
+    assert (r.output, r.status) == (f"shell-value {tmp_path}/w\n", 3)
+    assert run(session, "pwd").output == f"{tmp_path}\n"
+
+
+def test_exports(session: Session) -> None:
+    tricky = 'it\'s $(touch pwned) `x` \\ "q"\nline2\x00!'
+    r = run(session, 'printf "%s|" "$__" "$N"', exports={"__": tricky, "N": "1"})
+    assert r.output == tricky.replace("\x00", "") + "|1|"
+    big = "x" * 20000
+    assert run(session, 'echo "${#BIG}"', exports={"BIG": big}).output == "20000\n"
+    assert run(session, "test ! -e pwned && echo $N").output == "1\n"
+    with pytest.raises(ValueError):
+        run(session, "true", exports={"BAD-NAME": "x"})
+
+
+def test_attribute_values_never_execute(session: Session, tmp_path: Path) -> None:
+    evil = "$(touch pwned)"
+    r = run(session, "true", cwd=evil)
+    assert r.status == 1
+    r = run(session, "true", interpreter=[evil])
+    assert r.status == 127
+    r = run(session, "true", interpreter=["python3", "-c", "'; touch pwned2; '"])
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert run(session, "ls").output == ""
+
+
+# -- output fidelity --------------------------------------------------------------------------
+
+
+def test_large_output_is_exact_and_fast(session: Session) -> None:
+    t = time.monotonic()
+    r = run(session, "seq 1 2000000", timeout=30)
+    elapsed = time.monotonic() - t
+    assert r.status == 0
+    assert len(r.output) == 14888896
+    assert r.output.startswith("1\n2\n3\n") and r.output.endswith("\n1999999\n2000000\n")
+    assert elapsed < 5  # generous for loaded CI; bench/ measures the real number
+
+
+def test_invalid_utf8_and_nul_round_trip(session: Session) -> None:
+    r = run(session, r"printf '\xff\xfe|\xc3\xa9|\xe2\x82|X\0Y\r\n'")
+    assert r.output.encode("utf-8", "surrogateescape") == b"\xff\xfe|\xc3\xa9|\xe2\x82|X\0Y\r\n"
+    data = bytes(range(256)) * 40
+    (Path(session.tmpdir) / "bin").write_bytes(data)
+    r = run(session, 'cat "$RUNBOOK_TMPDIR/bin"')
+    assert r.output.encode("utf-8", "surrogateescape") == data
+
+
+def test_sentinel_and_prompt_lookalikes(session: Session) -> None:
+    fake = r"\036E0.1:0:himBH:tok\037\036S1.1\037$ \036R0.9:0::\037"
+    r = run(session, f"printf '{fake}'; echo; echo '$ '; PS1='$ '; echo done")
+    assert r.output == ("\x1eE0.1:0:himBH:tok\x1f\x1eS1.1\x1f$ \x1eR0.9:0::\x1f\n$ \ndone\n")
+    assert run(session, "echo next").output == "next\n"
+
+
+def test_user_functions_shadowing_builtins(session: Session) -> None:
+    run(
+        session,
+        "printf() { :; }; echo() { :; }; source() { :; }; cd() { :; }; trap() { :; }; "
+        "builtin() { :; }; unset -f builtin",
+    )
+    r = run(session, "command echo works; false; command echo never")
+    assert (r.output, r.status) == ("works\n", 1)
+    assert run(session, "command pwd", cwd="/").output == "/\n"
+
+
+def test_exec_redirect_and_stty_changes(session: Session) -> None:
+    assert run(session, "exec >/dev/null; echo hidden").output == ""
+    assert run(session, "echo err >&2; echo hidden").output == "err\n"
+    run(session, "exec >/dev/tty")
+    r = run(session, "stty opost onlcr; echo crlf")
+    assert r.output == "crlf\r\n"  # the cell's own choice shows in its own output ...
+    assert run(session, "echo lf").output == "lf\n"  # ... and is undone afterwards
+
+
+def test_streaming_callback(session: Session) -> None:
+    seen: List[str] = []
+    r = run(session, "echo one; sleep 0.05; echo two", on_output=seen.append)
+    assert "".join(seen) == r.output == "one\ntwo\n"
+
+
+# -- input --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["read x", "cat", "head -1", "python3 -c 'input()'", "read -t 20 x </dev/tty"],
+)
+def test_waiting_for_input_fails_fast(session: Session, cell: str) -> None:
+    run(session, "export KEEP=kept")
+    t = time.monotonic()
+    r = run(session, f"echo before; {cell}; echo never", timeout=20)
+    assert time.monotonic() - t < 2.5
+    assert r.waiting_for_input and r.status is None and not r.timed_out
+    assert r.output.startswith("before\n") and "never" not in r.output
+    assert r.note.startswith("Waiting for input")
+    assert run(session, "echo $KEEP").output == "kept\n"
+
+
+def test_stdin_param(session: Session) -> None:
+    r = run(session, 'read a; read b; echo "$b-$a"', stdin="first\nsecond\n")
+    assert (r.output, r.status) == ("second-first\n", 0)
+    # Unread stdin is discarded: it never runs as a command.
+    r = run(session, "read a; echo got $a", stdin="one\ntouch leftover\nrm -rf x")
+    assert r.output == "got one\n"
+    assert run(session, "ls; echo ok").output == "ok\n"
+    r = run(session, "read a; read b", stdin="only-one\n")
+    assert r.waiting_for_input and r.status is None
+
+
+def test_answers(session: Session) -> None:
+    cell = (
+        "read -p 'Continue? [y/N] ' a; echo \"a=$a\"\n"
+        'python3 -c \'print("name=" + input("Name: "))\'\n'
+    )
+    r = run(session, cell, answers=[(r"Continue\? \[y/N\] ", "y"), ("Name: ", "ada")])
+    assert (r.output, r.status) == ("Continue? [y/N] a=y\nName: name=ada\n", 0)
+    r = run(session, "read -p 'First? ' a; read -p 'Second? ' b", answers=[("First", "1")])
+    assert r.waiting_for_input and r.output == "First? Second? "
+    assert run(session, "echo fine").output == "fine\n"
+
+
+# -- timeouts and incomplete input -----------------------------------------------------------
+
+
+def test_timeout_interrupts_and_keeps_state(session: Session) -> None:
+    run(session, "export KEEP=1")
+    t = time.monotonic()
+    r = run(session, "echo start; sleep 30", timeout=0.4)
+    assert time.monotonic() - t < 2
+    assert r.timed_out and r.status is None and r.output.startswith("start\n")
+    assert "Timed out after 0.4 s" in r.note
+    assert run(session, "echo $KEEP").output == "1\n"
+    r = run(session, "while :; do :; done", timeout=0.3)  # a builtin loop in the shell itself
+    assert r.timed_out
+    assert run(session, "echo $KEEP").output == "1\n" and not session.restarted
+
+
+def test_timeout_with_sigint_ignored(session: Session) -> None:
+    run(session, "export KEEP=1")
+    t = time.monotonic()
+    r = run(session, "trap '' INT; sleep 30", timeout=0.3)
+    assert time.monotonic() - t < 4
+    assert r.timed_out and "SIGTERM" in r.note
+    assert run(session, "echo $KEEP").output == "1\n" and not session.restarted
+
+
+def test_unterminated_input_is_incomplete(session: Session) -> None:
+    for cell in ["echo 'abc", 'echo "abc', "f() {\n echo x\n", "if true; then\n echo x\n"]:
+        r = run(session, cell)
+        assert r.incomplete and r.status is None, cell
+        assert "incomplete" in r.note
+    r = run(session, "cat <<EOF\nbody\n")
+    assert r.incomplete and r.status is None and "body\n" in r.output
+    assert run(session, "echo ok").output == "ok\n"
+
+
+# -- the shell ending ---------------------------------------------------------------------------
+
+
+def test_exit_restarts_with_note(session: Session, tmp_path: Path) -> None:
+    run(session, "export KEEP=1")
+    r = run(session, "echo bye; exit 3")
+    assert (r.output, r.status, r.shell_exited) == ("bye\n", 3, 3)
+    assert "exited with status 3" in r.note
+    assert not session.restarted
+    r = run(session, 'echo "[${KEEP-}]"; pwd')
+    assert r.output == f"[]\n{tmp_path}\n" and r.status == 0
+    assert session.restarted and "state" in r.note and "lost" in r.note
+    assert run(session, "true").note == ""  # said once
+
+
+def test_exec_true_and_errexit_death(session: Session) -> None:
+    assert run(session, "exec true").shell_exited == 0
+    r = run(session, "set -e; false; echo never", errexit=False)
+    assert (r.status, r.shell_exited) == (1, 1)
+    assert run(session, "echo back").output == "back\n"
+
+
+def test_exec_bash_is_detected(session: Session) -> None:
+    run(session, "export KEEP=1")
+    t = time.monotonic()
+    r = run(session, "exec bash --norc", timeout=20)
+    assert time.monotonic() - t < 3
+    assert r.status is None and "replaced" in r.note
+    r = run(session, 'echo "[${KEEP-}]"')
+    assert r.output == "[]\n" and session.restarted
+
+
+# -- background ---------------------------------------------------------------------------------
+
+
+def test_background_ready_and_log(session: Session) -> None:
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    r = session.start_background(
+        f"echo booting; python3 -u -m http.server {port} --bind 127.0.0.1",
+        ready="Serving HTTP",
+        timeout=10,
+    )
+    assert r.status == 0 and r.output.startswith("booting\nServing HTTP on 127.0.0.1")
+    fetch = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/').status)"
+    r = run(session, f'python3 -c "{fetch}"')
+    assert r.output == "200\n"
+    time.sleep(0.1)
+    assert run(session, "echo clean").output == "clean\n"  # request log stays out
+    assert '"GET / HTTP/1.1" 200' in session.background_log()
+
+
+def test_background_without_ready_and_failures(session: Session) -> None:
+    r = session.start_background("while :; do echo tick; sleep 0.02; done", timeout=5)
+    assert (r.status, r.output) == (0, "")
+    assert run(session, "sleep 0.1; echo quiet").output == "quiet\n"
+    assert "tick\ntick\n" in session.background_log()
+    r = session.start_background("echo dying; exit 4", ready="never", timeout=5)
+    assert (r.status, r.output, r.timed_out) == (4, "dying\n", False)
+    t = time.monotonic()
+    r = session.start_background("echo slow; sleep 30", ready="never", timeout=0.3)
+    assert r.timed_out and r.status is None and r.output == "slow\n"
+    assert time.monotonic() - t < 2
+
+
+# -- cleanup ------------------------------------------------------------------------------------
+
+
+@needs_proc
+def test_close_kills_orphans_and_removes_tmp(tmp_path: Path) -> None:
+    s = Session(cwd=str(tmp_path))
+    tmp, cells = s.tmpdir, s._celldir
+    run(
+        s,
+        "nohup sleep 101 >/dev/null 2>&1 &\n"
+        "setsid sleep 102 &\n"
+        "sleep 103 & disown\n"
+        "(sleep 104 &)\n"
+        "sleep 105 &\n"
+        "python3 -c 'import os,time\nif os.fork()==0:\n os.setsid()\n time.sleep(106)' \n",
+    )
+    s.start_background("sleep 107", timeout=5)
+    time.sleep(0.1)
+    assert len(marked_pids(s)) >= 8
+    assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(cells).st_mode) == 0o700
+    modes = {stat.S_IMODE(os.stat(os.path.join(cells, f)).st_mode) for f in os.listdir(cells)}
+    assert modes == {0o600}
+    killed = s.close()
+    assert marked_pids(s) == []
+    assert any("sleep 101" in k for k in killed) and any("sleep 107" in k for k in killed)
+    assert not os.path.exists(tmp) and not os.path.exists(cells)
+    assert s.close() == []  # idempotent
+    with pytest.raises(RuntimeError):
+        run(s, "true")
+
+
+@needs_proc
+def test_forgotten_session_is_finalized(tmp_path: Path) -> None:
+    s = Session(cwd=str(tmp_path))
+    run(s, "sleep 100 & disown")
+    tmp = s.tmpdir
+    marker_session = s
+    pids = marked_pids(marker_session)
+    assert pids
+    del s, marker_session
+    import gc
+
+    gc.collect()
+    assert not os.path.exists(tmp)
+    assert all(not os.path.exists(f"/proc/{p}/environ") or _zombie(p) for p in pids)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+# -- other shells -------------------------------------------------------------------------------
+
+
+def test_posix_sh(tmp_path: Path) -> None:
+    s = Session(cwd=str(tmp_path), shell=("sh",))
+    try:
+        run(s, "export A=1; cd /")
+        assert run(s, "echo $A; pwd; false").status == 1
+        assert run(s, "echo $A; pwd").output == "1\n/\n"
+        assert run(s, "pwd", cwd=str(tmp_path)).output == f"{tmp_path}\n"
+        assert run(s, "read x; echo $x", stdin="in\n").output == "in\n"
+        assert run(s, "echo 'abc").incomplete
+        assert run(s, "echo ok").output == "ok\n"
+    finally:
+        s.close()
+
+
+def test_unsupported_shell() -> None:
+    with pytest.raises(ValueError, match="zsh"):
+        Session(cwd=".", shell=("zsh",))
