@@ -1,0 +1,484 @@
+"""pytest-runbook side by side with its peers (SPEC section 8, issue 9). Prints numbers only.
+
+    python bench/run.py                     # everything: several minutes (tesh alone ~5)
+    python bench/run.py --quick             # fewer runs, no tesh: for iterating on a fix
+    python bench/run.py --only trivial,big  # some benchmarks (names below)
+    python bench/run.py --tools runbook,pytest
+
+Benchmarks: roundtrip (Session alone, no pytest), trivial (1,000 `true` cells in one file),
+echo (200 `echo` cells, output checked), files (100 files x 10 cells), big (one cell printing
+15 MB, checked against `...`), collect (1,000 files, --collect-only), xdist (20 files of
+sleeping cells, -n 0 vs -n 2).
+
+Every figure is a whole process (start-up included) run from a fresh directory holding only
+the corpus and an empty pytest.ini; the tools alternate within each repetition and the table
+shows the median wall time and the largest peak RSS of any process in the run's tree
+(getrusage via wait4). Each run must exit 0 and report the expected number of items, else the
+benchmark stops: a tool that did less work must not look fast. Peers are installed from PyPI
+into bench/.venvs/ (see bench/peers.py); corpora are generated in $TMPDIR/pytest-runbook-bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import corpora  # noqa: E402
+import peers  # noqa: E402
+
+# Not under a dot-directory: pytest-prysk skips files whose path has a hidden part.
+CORPORA = Path(tempfile.gettempdir()) / "pytest-runbook-bench"
+RESULTS = HERE / ".results"
+BENCHES = ("roundtrip", "trivial", "echo", "files", "big", "collect", "xdist")
+PER_ITEM = ("runbook", "pytest", "codeblocks", "pytest-prysk", "prysk", "tesh", "bash")
+TOOLS: Dict[str, Tuple[str, ...]] = {
+    "trivial": PER_ITEM,
+    "echo": PER_ITEM,
+    "files": PER_ITEM,
+    "big": ("runbook", "codeblocks", "pytest-prysk", "prysk", "tesh", "bash"),
+    "collect": ("runbook", "pytest", "codeblocks", "pytest-prysk"),
+    "xdist": ("runbook", "pytest", "codeblocks", "pytest-prysk"),
+}
+SLOW = {"tesh"}  # ~0.1 s per cell: one run, no warm-up
+NOTE = {
+    "codeblocks": "a process per block, no shared state",
+    "pytest-prysk": "one item per file",
+    "prysk": "one script per file, no pytest",
+    "tesh": "one pexpect session, no pytest",
+    "pytest": "empty test functions: pytest's per-item floor",
+    "bash": "the commands alone, one bash per file",
+}
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_kb: int
+
+
+@dataclass
+class Row:
+    bench: str
+    tool: str
+    variant: str = ""
+    runs: List[Run] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.tool} {self.variant}".strip()
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def rss_mb(self) -> float:
+        return max(r.rss_kb for r in self.runs) / 1024
+
+
+# -- running one tool ------------------------------------------------------------------------
+
+
+def _child_env() -> Dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH",)
+    }
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no stray __pycache__ in corpora; same for all
+    return env
+
+
+def command(tool: str, job: corpora.Job, extra: Sequence[str] = ()) -> List[str]:
+    q = ["-q", "-p", "no:cacheprovider", *extra]
+    if tool == "runbook":
+        return [str(peers.bin_path("runbook", "python")), "-m", "pytest", *q, *job.paths]
+    if tool == "pytest":
+        python = str(peers.bin_path("runbook", "python"))
+        return [python, "-m", "pytest", "-p", "no:runbook", *q, *job.paths]
+    if tool == "codeblocks":
+        python = str(peers.bin_path("codeblocks", "python"))
+        return [python, "-m", "pytest", *q, "--codeblocks", *job.paths]
+    if tool == "pytest-prysk":
+        python = str(peers.bin_path("prysk", "python"))
+        return [python, "-m", "pytest", *q, "--prysk-shell=/bin/bash", *job.paths]
+    if tool == "prysk":
+        return [str(peers.bin_path("prysk", "prysk")), "--shell=/bin/bash", *job.paths]
+    if tool == "tesh":
+        return [str(peers.bin_path("tesh", "tesh")), *job.paths]
+    if tool == "bash":
+        if job.paths == ["docs"]:
+            return ["bash", "-c", 'for f in docs/*.sh; do bash "$f" || exit; done']
+        return ["bash", *job.paths]
+    raise ValueError(tool)
+
+
+TIME = "/usr/bin/time"  # GNU time: a small launcher, so its fork does not inherit our RSS
+
+
+def measure(argv: Sequence[str], cwd: Path, limit: float = 900) -> Tuple[Run, int, str]:
+    """Wall time and peak RSS (largest process of the tree, via wait4) of one run.
+
+    The RSS comes from GNU time when it is installed: a fork of this (large) Python process
+    would report our own RSS as the child's peak, since Linux counts the pages a child
+    shares before exec.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as rss:
+        launcher = [TIME, "-q", "-f", "%M", "-o", rss.name] if os.path.exists(TIME) else []
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [*launcher, *argv],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+        )
+        watchdog = threading.Timer(limit, proc.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+        peak = usage.ru_maxrss
+        if launcher:
+            lines = rss.read().split()
+            peak = int(lines[-1]) if lines and lines[-1].isdigit() else peak
+    return Run(wall, peak), proc.returncode, text
+
+
+_COUNT = re.compile(r"(\d+) (?:passed|tests? collected)")
+_PRYSK = re.compile(r"# Ran (\d+) tests, 0 skipped, 0 failed")
+
+
+def verify(tool: str, job: corpora.Job, rc: int, text: str, collect_only: bool) -> Optional[str]:
+    """Why this run does not count (failed, or did less than the corpus), or None."""
+    if rc != 0:
+        return f"exit status {rc}"
+    if tool in ("bash",):
+        return None
+    if tool == "tesh":
+        return "tesh reported a failure" if "Failed" in text else None
+    if tool == "prysk":
+        files = 1 if job.paths != ["docs"] else len(list((job.cwd / "docs").glob("*.t")))
+        found = _PRYSK.search(text)
+        return None if found and int(found.group(1)) == files else "prysk did not run every file"
+    counts = _COUNT.findall(text)
+    if not counts or int(counts[-1]) != job.items:
+        got = counts[-1] if counts else "no summary"
+        return f"expected {job.items} items{' collected' if collect_only else ' passed'}, got {got}"
+    return None
+
+
+def _one(row: Row, job: corpora.Job, extra: List[str], record: bool) -> None:
+    argv = command(row.tool, job, extra)
+    run, rc, text = measure(argv, job.cwd)
+    problem = verify(row.tool, job, rc, text, "--collect-only" in extra)
+    if problem:
+        tail = "\n".join(text.splitlines()[-15:])
+        raise SystemExit(
+            f"[bench] {row.bench}/{row.label}: {problem}\n  cwd: {job.cwd}\n"
+            f"  command: {' '.join(argv)}\n{tail}"
+        )
+    if record:
+        row.runs.append(run)
+        print(
+            f"[bench] {row.bench:<8} {row.label:<18} {run.wall:8.3f} s {run.rss_kb / 1024:7.1f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+# -- benchmarks ------------------------------------------------------------------------------
+
+
+def bench_roundtrip(quick: bool) -> Dict[str, float]:
+    """The session alone: ``true`` round trips and 15 MB through the PTY, checked with ``...``."""
+    from pytest_runbook.matching import check
+    from pytest_runbook.session import Session
+
+    n = 300 if quick else 2000
+    numbers: Dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as cwd:
+        session = Session(cwd=cwd)
+        try:
+            for _ in range(50):
+                session.run("true", timeout=10)
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                session.run("true", timeout=10)
+                times.append(time.perf_counter() - start)
+            times.sort()
+            numbers["true_median_ms"] = statistics.median(times) * 1e3
+            numbers["true_p99_ms"] = times[int(len(times) * 0.99)] * 1e3
+            numbers["cells"] = n
+            big, bare = [], []
+            for _ in range(2 if quick else 5):
+                start = time.perf_counter()
+                result = session.run(f"seq 1 {corpora.SEQ_N}", timeout=120)
+                assert check(["..."], result.output) is None and result.status == 0
+                big.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                subprocess.run(
+                    ["bash", "-c", f"seq 1 {corpora.SEQ_N}"], stdout=subprocess.PIPE, check=True
+                )
+                bare.append(time.perf_counter() - start)
+            numbers["big_session_s"] = statistics.median(big)
+            numbers["big_bash_s"] = statistics.median(bare)
+            numbers["big_bytes"] = len(result.output)
+        finally:
+            session.close()
+    return numbers
+
+
+def bench_files(name: str, tools: Sequence[str], reps: int, scale: int = 1) -> List[Row]:
+    jobs = {tool: corpora.build(name, CORPORA, tool, scale) for tool in tools}
+    rows = [Row(name, tool, note=NOTE.get(tool, "")) for tool in tools]
+    _repeat_labels(rows, jobs, reps, {})
+    return rows
+
+
+def bench_big(tools: Sequence[str], reps: int) -> List[Row]:
+    jobs = {tool: corpora.build("big", CORPORA, tool) for tool in tools}
+    base = {tool: corpora.build("big-baseline", CORPORA, tool) for tool in tools}
+    rows: List[Row] = []
+    extra: Dict[str, List[str]] = {}
+    for tool in tools:
+        rows.append(Row("big", tool, note=NOTE.get(tool, "")))
+        rows.append(Row("big", tool, "(1 true cell)"))
+    both = {**{r.label: jobs[r.tool] for r in rows if not r.variant}}
+    both.update({r.label: base[r.tool] for r in rows if r.variant})
+    _repeat_labels(rows, both, reps, extra)
+    if "codeblocks" in tools:
+        rows[[r.tool for r in rows].index("codeblocks")].note = "output not checked (no `...`)"
+    if "prysk" in tools:
+        rows[[r.tool for r in rows].index("prysk")].note = "all 2,000,000 lines in the .t file"
+    return rows
+
+
+def bench_collect(tools: Sequence[str], reps: int) -> List[Row]:
+    jobs = {f"{tool} --collect-only": corpora.build("collect", CORPORA, tool) for tool in tools}
+    rows = [Row("collect", tool, "--collect-only") for tool in tools]
+    extra = {row.label: ["--collect-only"] for row in rows}
+    for row in rows:
+        if row.tool == "pytest-prysk":
+            row.note = "one item per file"
+    _repeat_labels(rows, jobs, reps, extra)
+    return rows
+
+
+def bench_xdist(tools: Sequence[str], reps: int, quick: bool) -> List[Row]:
+    scale = 0 if quick else 1
+    jobs: Dict[str, corpora.Job] = {}
+    rows: List[Row] = []
+    extra: Dict[str, List[str]] = {}
+    for tool in tools:
+        job = corpora.build("sleep", CORPORA, tool, scale)
+        for n in ("0", "2"):
+            row = Row("xdist", tool, f"-n {n}")
+            rows.append(row)
+            jobs[row.label] = job
+            extra[row.label] = ["-n", n]
+    _repeat_labels(rows, jobs, reps, extra)
+    return rows
+
+
+def _repeat_labels(
+    rows: List[Row], jobs: Dict[str, corpora.Job], reps: int, extra: Dict[str, List[str]]
+) -> None:
+    """``repeat`` for rows keyed by label (several rows of one tool)."""
+    for row in rows:
+        if row.tool not in SLOW:
+            _one(row, jobs[row.label], extra.get(row.label, []), record=False)
+    for rep in range(reps):
+        for row in rows:
+            if row.tool in SLOW and rep > 0:
+                continue
+            _one(row, jobs[row.label], extra.get(row.label, []), record=True)
+
+
+# -- report ----------------------------------------------------------------------------------
+
+TITLES = {
+    "trivial": "1,000 `true` cells in one file",
+    "echo": "200 `echo` cells, each output checked",
+    "files": "100 files x 10 `true` cells",
+    "big": "one cell printing 15 MB (`seq 1 2000000`), checked against `...`",
+    "collect": "1,000 Markdown files (3 cells each), `--collect-only`",
+    "xdist": "20 files x 5 `sleep 0.1` cells, pytest-xdist",
+}
+
+
+def table(bench: str, rows: List[Row]) -> List[str]:
+    by = {r.label: r for r in rows}
+    ref = by.get("pytest") or by.get("pytest --collect-only")
+    out = [f"### {TITLES[bench]}", ""]
+    out.append("| tool | median s | runs | peak RSS MB | vs pytest | vs runbook | note |")
+    out.append("|---|---:|---:|---:|---:|---:|---|")
+    ours = next((r for r in rows if r.tool == "runbook" and r.variant == rows[0].variant), None)
+    for row in rows:
+        if not row.runs:
+            continue
+        vs_pytest = f"{row.median / ref.median:.2f}x" if ref and ref.runs else ""
+        same = by.get(f"runbook {row.variant}".strip()) or ours
+        vs_ours = f"{row.median / same.median:.2f}x" if same and same.runs else ""
+        out.append(
+            f"| {row.label} | {row.median:.3f} | {len(row.runs)} | {row.rss_mb:.1f} | "
+            f"{vs_pytest} | {vs_ours} | {row.note} |"
+        )
+    return out
+
+
+def targets(results: Dict[str, List[Row]], roundtrip: Dict[str, float]) -> List[str]:
+    def med(bench: str, label: str) -> Optional[float]:
+        for row in results.get(bench, []):
+            if row.label == label and row.runs:
+                return row.median
+        return None
+
+    lines = ["### Targets (SPEC section 8)", "", "| target | measured | verdict |", "|---|---|---|"]
+
+    def add(what: str, measured: Optional[float], fmt: str, ok: bool) -> None:
+        if measured is None:
+            return
+        lines.append(f"| {what} | {fmt.format(measured)} | {'met' if ok else 'MISSED'} |")
+
+    if roundtrip:
+        rt = roundtrip["true_median_ms"]
+        add("session round trip <= 0.25 ms per cell", rt, "{:.3f} ms (median)", rt <= 0.25)
+        extra = roundtrip["big_session_s"] - roundtrip["big_bash_s"]
+        add("session: 15 MB + `...` check, over bash", extra, "{:+.3f} s", extra < 0.5)
+    for bench in ("trivial", "files"):
+        ours, floor = med(bench, "runbook"), med(bench, "pytest")
+        if ours and floor:
+            ratio = ours / floor
+            add(f"{TITLES[bench]}: runbook / pytest <= 1.3", ratio, "{:.2f}x", ratio <= 1.3)
+    ours, peer = med("echo", "runbook"), med("echo", "codeblocks")
+    if ours and peer:
+        add(
+            "200 checked echo cells: runbook faster than codeblocks",
+            ours / peer,
+            "{:.2f}x codeblocks' time",
+            ours < peer,
+        )
+    labels = ("runbook", "runbook (1 true cell)", "bash", "bash (1 true cell)")
+    parts = [med("big", x) for x in labels]
+    if all(p is not None for p in parts):
+        a, b, c, d = (p or 0.0 for p in parts)
+        extra = (a - b) - (c - d)
+        add("15 MB checked against `...`: cost over bash < 0.5 s", extra, "{:+.3f} s", extra < 0.5)
+    collect = med("collect", "runbook --collect-only")
+    add("collect 1,000 files < 2 s", collect, "{:.3f} s", (collect or 99) < 2)
+    n0, n2 = med("xdist", "runbook -n 0"), med("xdist", "runbook -n 2")
+    if n0 and n2:
+        add("xdist: -n 2 >= 1.7x faster than -n 0", n0 / n2, "{:.2f}x", n0 / n2 >= 1.7)
+    return lines
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs, no tesh, short sleeps")
+    parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(BENCHES)}")
+    parser.add_argument("--tools", default="", help=f"comma-separated: {', '.join(PER_ITEM)}")
+    parser.add_argument("--reps", type=int, default=0, help="runs per tool (default 5, quick 3)")
+    args = parser.parse_args(argv)
+    only = [b for b in args.only.split(",") if b] or list(BENCHES)
+    unknown = set(only) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    reps = args.reps or (3 if args.quick else 5)
+    wanted = [t for t in args.tools.split(",") if t] or list(PER_ITEM)
+    if args.quick:
+        wanted = [t for t in wanted if t != "tesh"]
+    unavailable = []
+    for peer, tools in (
+        ("runbook", ["runbook", "pytest"]),
+        ("codeblocks", ["codeblocks"]),
+        ("prysk", ["prysk", "pytest-prysk"]),
+        ("tesh", ["tesh"]),
+    ):
+        if any(t in wanted for t in tools):
+            problem = peers.ensure(peer)
+            if problem:
+                unavailable.append(problem)
+                wanted = [t for t in wanted if t not in tools]
+
+    started = time.time()
+    results: Dict[str, List[Row]] = {}
+    roundtrip: Dict[str, float] = {}
+    for bench in only:
+        if bench == "roundtrip":
+            roundtrip = bench_roundtrip(args.quick)
+            continue
+        tools = [t for t in TOOLS[bench] if t in wanted]
+        if bench == "big":
+            results[bench] = bench_big(tools, reps)
+        elif bench == "collect":
+            results[bench] = bench_collect(tools, reps)
+        elif bench == "xdist":
+            results[bench] = bench_xdist(
+                tools, max(1, reps - 2) if not args.quick else 1, args.quick
+            )
+        else:
+            results[bench] = bench_files(bench, tools, reps)
+
+    out: List[str] = []
+    load = os.getloadavg()
+    out.append(
+        f"pytest-runbook benchmarks: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load {load[0]:.2f} at the end, {time.time() - started:.0f} s, "
+        f"`python bench/run.py {' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip()
+    )
+    out.append("")
+    if roundtrip:
+        out.append("### Session alone (no pytest)")
+        out.append("")
+        out.append(
+            f"- `true` round trip: median {roundtrip['true_median_ms']:.3f} ms, "
+            f"p99 {roundtrip['true_p99_ms']:.3f} ms ({roundtrip['cells']:.0f} cells)"
+        )
+        out.append(
+            f"- `seq 1 2000000` ({roundtrip['big_bytes']:.0f} characters) through the session and "
+            f"checked against `...`: {roundtrip['big_session_s']:.3f} s; bash alone into a pipe: "
+            f"{roundtrip['big_bash_s']:.3f} s"
+        )
+        out.append("")
+    for bench, rows in results.items():
+        out += [*table(bench, rows), ""]
+    out += targets(results, roundtrip)
+    for problem in unavailable:
+        out.append(f"\nnot run: {problem}")
+    print("\n".join(out))
+    RESULTS.mkdir(exist_ok=True)
+    dump = {
+        "roundtrip": roundtrip,
+        "rows": {
+            b: [{"label": r.label, "runs": [vars(x) for x in r.runs]} for r in rows]
+            for b, rows in results.items()
+        },
+    }
+    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(dump, indent=1))
+
+
+if __name__ == "__main__":
+    main()
