@@ -40,7 +40,11 @@ line editor and option model need their own protocol, which is not written (yet)
 
 Known differences from typing into a terminal: a sourced cell's ``set -x`` trace shows the
 ``source`` line and ``++`` nesting; ``$LINENO`` counts lines within the cell; syntax errors
-name the cell file; job start/finish announcements (``[1] 123``, ``[1]+ Done``) are not shown.
+name the cell file (``<private dir>/cell.sh: line N: ...``); job start announcements
+(``[1] 123``) are not shown, but bash may still print ``[1]+ Done ...`` for a finished job,
+and ``Terminated`` when an interrupt escalated to SIGTERM.  Under errexit a failing
+``$(...)`` stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap
+does not fire during errexit cells (it is put back afterwards).
 """
 
 from __future__ import annotations
