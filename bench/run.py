@@ -100,7 +100,10 @@ def _child_env() -> Dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH",)
     }
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no stray __pycache__ in corpora; same for all
+    # Byte-code caches as a user has them: this machine sets PYTHONDONTWRITEBYTECODE=1,
+    # which would make pytest-runbook (editable, so never byte-compiled by pip) recompile
+    # its modules on every run while pytest and the peers load theirs from .pyc.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
