@@ -27,7 +27,9 @@ from .transcript import Transcript
 
 # Runme exports a named cell's output under its name when the name looks like an env var.
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
-_LAST_OUTPUT_CAP = 128 * 1024  # Runme caps stored outputs near this size too
+# Runme keeps about 128 KiB of an output; Linux refuses any single environment string over
+# 128 KiB (E2BIG, every later command would fail), so keep the tail well under that, in bytes.
+_LAST_OUTPUT_CAP = 100_000
 _ERREXIT = {"bash": "set -e -o pipefail", "zsh": "set -e -o pipefail", "ksh": "set -e -o pipefail"}
 _POSIX_SHELLS = {"sh", "dash", "ash", "busybox"}
 _PLACEHOLDER_EXPORT = re.compile(
@@ -314,7 +316,9 @@ class RunbookFile(pytest.Module):
         """Runme's session variables: ``$__`` and an upper-case cell name hold the output."""
         if result.status is None:
             return
-        value = result.output[-_LAST_OUTPUT_CAP:].rstrip("\n").replace("\0", "")
+        tail = result.output[-_LAST_OUTPUT_CAP:]
+        data = tail.encode("utf-8", "surrogateescape")[-_LAST_OUTPUT_CAP:]
+        value = data.decode("utf-8", "ignore").rstrip("\n").replace("\0", "")
         self._exports["__"] = value
         if _ENV_NAME.match(cell.name):
             self._exports[cell.name] = value

@@ -212,10 +212,18 @@ def test_fifteen_megabytes_against_ellipsis(pytester: pytest.Pytester, runbook) 
         ...
         2000000
         ```
+
+        ```sh {name=after-big}
+        test "${#__}" -le 100000 && /bin/echo "commands still run"
+        ```
+
+        ```output
+        commands still run
+        ```
         """
     )
     result = pytester.runpytest("doc.md")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_invalid_utf8_and_sentinel_lookalikes(pytester: pytest.Pytester, runbook) -> None:
