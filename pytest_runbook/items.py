@@ -292,7 +292,7 @@ class RunbookFile(pytest.Module):
 
         pattern = re.compile(re.escape(cell_dir) + r'/cell[\w.]*(: line |", line |:)(\d+)')
 
-        def relocate(match: "re.Match[str]") -> str:
+        def relocate(match: re.Match[str]) -> str:
             line = markdown_line(match.group(2))
             if match.group(1) == '", line ':
                 return f'{display}", line {line}'

@@ -601,6 +601,11 @@ class Session:
         return self._tmpdir
 
     @property
+    def cell_dir(self) -> str:
+        """Where cells are written: error messages name files in it (reports map them back)."""
+        return self._celldir
+
+    @property
     def restarted(self) -> bool:
         """True once a dead shell has been replaced: state from earlier cells was lost."""
         return self._restarted

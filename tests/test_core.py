@@ -324,3 +324,30 @@ def test_bad_attribute_is_a_clean_collection_error(pytester: pytest.Pytester, ru
     result.stdout.fnmatch_lines(["*doc.md:3: *timeout*"])
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*pytest_runbook*")
+
+
+def test_error_messages_point_at_markdown_lines(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        # Errors
+
+        ```sh {name=syntax}
+        echo ok
+        if then fi (
+        ```
+
+        ```python {name=py}
+        import os
+        raise SystemExit(os.nosuch)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "bash: doc.md:5: syntax error near unexpected token `then'",
+            '  File "doc.md", line 10, in <module>',
+        ]
+    )
+    result.stdout.no_fnmatch_line("*runbook-cells-*")
