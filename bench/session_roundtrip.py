@@ -1,6 +1,6 @@
 """Session round trip and large-output cost, outside pytest (SPEC section 8).
 
-    python bench/session_roundtrip.py [N]
+python bench/session_roundtrip.py [N]
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def main() -> None:
             r = s.run("seq 1 2000000", timeout=60)
             best.append(time.perf_counter() - t)
         assert r.status == 0 and len(r.output) == 14888896, (r.status, len(r.output))
-        print(f"seq 1 2000000 ({len(r.output)} bytes): session {min(best):.3f} s, bash alone {bare:.3f} s")
+        print(
+            f"seq 1 2000000 ({len(r.output)} bytes): "
+            f"session {min(best):.3f} s, bash alone {bare:.3f} s"
+        )
     finally:
         s.close()
 
