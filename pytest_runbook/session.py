@@ -84,6 +84,7 @@ class Result:
     incomplete: bool = False  # unterminated quote/heredoc/brace: bash waited for more input
     shell_exited: Optional[int] = None  # the shell itself ended in this cell (its status)
     note: str = ""  # one human sentence for reports, e.g. why it was interrupted
+    replaced: bool = False  # the cell replaced the shell (`exec bash`): the next cell starts afresh
 
 
 _LINUX = sys.platform.startswith("linux")
@@ -284,6 +285,28 @@ def _proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
     return fields[0].decode(), int(fields[2]), int(fields[3])
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _ticks_now() -> int:
+    """Now on the clock of /proc/PID/stat start times (ticks since boot), a little early:
+    CLOCK_MONOTONIC never runs ahead of the boot-time clock that field may use."""
+    return int(time.clock_gettime(time.CLOCK_MONOTONIC) * _CLOCK_TICKS)
+
+
+def _proc_start(pid: int) -> int:
+    """Start time of ``pid`` in ticks since boot; a large number when unknown (scan it)."""
+    try:  # os.open/os.read: half the cost of open() over the ~100 processes of a scan
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        return int(data[data.rfind(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
+
+
 def _proc_pids() -> List[int]:
     try:
         return [int(n) for n in os.listdir("/proc") if n.isdigit()]
@@ -291,14 +314,22 @@ def _proc_pids() -> List[int]:
         return []
 
 
-def _find_session_processes(marker: bytes, sid: Optional[int]) -> Dict[int, str]:
-    """Live processes that carry the environment marker or belong to session ``sid``."""
+def _find_session_processes(
+    marker: bytes, sid: Optional[int], born: Optional[int] = None
+) -> Dict[int, str]:
+    """Live processes that carry the environment marker or belong to session ``sid``.
+
+    ``born``: /proc start time (clock ticks) before which no process can be the session's;
+    older ones are passed over without reading their environment (most of a scan's cost).
+    """
     me = os.getpid()
     found: Dict[int, str] = {}
     if os.path.isdir("/proc/self"):
         needle = b"\0" + marker + b"\0"
         for pid in _proc_pids():
             if pid == me:
+                continue
+            if born is not None and _proc_start(pid) < born:
                 continue
             st = _proc_stat(pid)
             if st is None or st[0] in ("Z", "X"):
@@ -348,11 +379,11 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _kill_all(marker: bytes, sid: Optional[int]) -> List[str]:
+def _kill_all(marker: bytes, sid: Optional[int], born: Optional[int] = None) -> List[str]:
     """SIGTERM everything of the session, SIGKILL what is left 0.5 s later; describe them."""
     killed: List[str] = []
     for _ in range(3):  # a dying parent may still fork; look again
-        procs = _find_session_processes(marker, sid)
+        procs = _find_session_processes(marker, sid, born)
         if not procs:
             break
         for pid in procs:
@@ -440,6 +471,7 @@ class _Resources:
         self.marker = marker
         self.dirs = dirs
         self.logs = logs
+        self.born = _ticks_now() - _CLOCK_TICKS  # every shell of the session starts after this
         self.proc: Any = None
         self.closed = False
         self.final_log: Optional[bytes] = None
@@ -463,7 +495,7 @@ class _Resources:
                         _wait_exit(proc, 1.0)
             # The shell is a zombie now, not reaped: its pid cannot be reused, so matching on
             # its session id cannot hit a stranger.
-            killed = _kill_all(self.marker, sid)
+            killed = _kill_all(self.marker, sid, self.born)
             if proc is not None:
                 _dispose(proc)
         finally:
@@ -1089,6 +1121,19 @@ class Session:
                         keep = len(cell.chunks)
                         how = self._recover(cell, ack)
                         del cell.chunks[keep:]
+                        if self._proc is None and self._lost_note.startswith("the shell was re"):
+                            # `exec bash`: the new shell reads the terminal; not a prompt.
+                            notes.append(
+                                "The cell replaced the shell (`exec`), so it was stopped; the "
+                                "next cell gets a fresh shell without the state built so far."
+                            )
+                            return Result(
+                                output=self._output(cell),
+                                status=None,
+                                duration=time.monotonic() - t0,
+                                replaced=True,
+                                note=_join(notes),
+                            )
                         syntax = self._posix_syntax_error(cell, path, t0, notes)
                         if syntax is not None:
                             return syntax
