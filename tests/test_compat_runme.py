@@ -28,7 +28,13 @@ import pytest
 
 from pytest_runbook.matching import check
 
-CORPUS = Path(os.environ.get("RUNBOOK_RUNME_CORPUS", "/work/shared/compat/runme"))
+# shared/ sits beside the project root (as CI lays it out); the variable points elsewhere.
+CORPUS = Path(
+    os.environ.get(
+        "RUNBOOK_RUNME_CORPUS",
+        Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme",
+    )
+)
 EXPECTATIONS = CORPUS / "expectations.json"
 
 pytestmark = pytest.mark.skipif(

@@ -23,7 +23,7 @@ from pytest_runbook.document import (
 )
 from pytest_runbook.names import generate
 
-COMPAT = Path("/work/shared/compat/runme")
+COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme"
 DEFAULTS = Defaults()
 
 
