@@ -720,7 +720,9 @@ class Session:
             _write_file(empty, b"")
         self._bg_logs.append(log)
         b = "builtin " if self._kind == "bash" else "command "
-        steps = []
+        # The log is a file, not a terminal: Python would hold a server's "Listening on ..."
+        # in its buffer and ``ready`` would never see it.
+        steps = ["export PYTHONUNBUFFERED=1"]
         if cwd is not None:
             steps.append(f"{b}cd -- {_q(self._resolve(cwd))} || exit")
         if interpreter is not None:

@@ -351,3 +351,27 @@ def test_error_messages_point_at_markdown_lines(pytester: pytest.Pytester, runbo
         ]
     )
     result.stdout.no_fnmatch_line("*runbook-cells-*")
+
+
+def test_background_ready_sees_python_print_without_flush(
+    pytester: pytest.Pytester, runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # as on most machines
+    runbook(
+        """
+        ```sh {name=server background=true ready="Listening on \\d+" timeout=10}
+        python3 -c 'import time; print("Listening on 8123"); time.sleep(60)'
+        ```
+
+        ```sh {name=after}
+        echo next
+        ```
+
+        ```output
+        next
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=2)
+    assert result.duration < 8
