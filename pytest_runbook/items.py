@@ -81,11 +81,47 @@ class RunbookFile(pytest.Module):
             )
         if not self.document.options.enabled:
             return []
+        self._check_shell()
         self.cell_items = {
             cell.index: RunbookItem.from_parent(self, name=cell.name, cell=cell)
             for cell in self.document.cells
         }
         return list(self.cell_items.values())
+
+    def _check_shell(self) -> None:
+        """A session shell that is not installed is an error of the file, not a skip.
+
+        A missing ``interpreter=`` skips its cell (a reader may lack node); a missing
+        frontmatter ``shell:`` would skip every shell cell of the file, and a typo there must
+        not pass as a green run. Only shells that some cell actually runs through count.
+        """
+        document = self.document
+        shell = document.options.shell
+        if not any(c.kind == "script" and c.interpreter == shell for c in document.cells):
+            return
+        program = shell[0]
+        if os.sep in program:
+            found = os.access(program, os.X_OK)
+        else:
+            found = shutil.which(program, path=self._path_env()) is not None
+        if found:
+            return
+        runbook = document.meta.get("runbook")
+        in_meta = "shell" in document.meta or (isinstance(runbook, dict) and "shell" in runbook)
+        line: Optional[int] = None
+        if in_meta:
+            key = re.compile(r"""\s*["']?shell["']?\s*[:=]""")
+            for number, text in enumerate(document.text.splitlines()[:200]):
+                if key.match(text):
+                    line = number
+                    break
+        where = f"{self.display_path}:{line + 1}" if line is not None else self.display_path
+        origin = "frontmatter shell" if in_meta else "runbook_shell (ini or --runbook-shell)"
+        raise self.CollectError(
+            f"{where}: {origin} {program!r} is not installed (not found on PATH); the file's "
+            f"shell cells would run through it\n  fix: install {program}, correct the name, "
+            "or remove it to run the shell cells in bash"
+        )
 
     @property
     def display_path(self) -> str:
@@ -302,6 +338,17 @@ class RunbookFile(pytest.Module):
         output = output.replace(cell_dir + "/", "")
         return dataclasses.replace(result, output=output)
 
+    def background_tail(self, lines: int = 20) -> str:
+        """The end of what the file's background cells printed, for failure reports: a
+        server's log often says why a later cell failed. Never part of a cell's output."""
+        shell = getattr(self, "_shell", None)
+        log = shell.background_log() if shell is not None else ""
+        if not log.strip():
+            return ""
+        return "background log (last lines of the file's background cells):\n" + report.tail(
+            log, lines
+        )
+
     def _interpreter(self, cell: Cell) -> Optional[Tuple[str, ...]]:
         if cell.kind != "script" or not cell.interpreter:
             return None
@@ -324,7 +371,8 @@ class RunbookFile(pytest.Module):
         return f"cell {cell.name!r} needs {program!r}, which is not installed"
 
     def _path_env(self) -> str:
-        merged = {**os.environ, **self.document.options.env, **self._settings.env}
+        settings = self.config.stash[SETTINGS_KEY]
+        merged = {**os.environ, **self.document.options.env, **settings.env}
         return merged.get("PATH", os.defpath)
 
     def _source(self, cell: Cell, interpreter: Optional[Tuple[str, ...]]) -> str:
@@ -386,6 +434,7 @@ def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
         and not result.waiting_for_input
         and not result.incomplete
         and result.shell_exited is None
+        and not result.replaced
         and exit_spec.accepts(result.status)
     )
 
@@ -540,6 +589,9 @@ class RunbookItem(pytest.Item):
             self.add_marker(pytest.mark.skip(reason=options.skip or f"cell {self.name!r} skipped"))
         if options.xfail is not None:
             self.add_marker(pytest.mark.xfail(reason=options.xfail or "", strict=False))
+        missing = self.parent.missing_interpreter(self.cell)
+        if missing is not None:  # a mark, so reports point at the Markdown line
+            self.add_marker(pytest.mark.skip(reason=missing))
         for command in options.requires:
             if shutil.which(command) is None:
                 self.add_marker(pytest.mark.skip(reason=f"requires {command!r}, not found on PATH"))
@@ -626,6 +678,16 @@ class RunbookItem(pytest.Item):
             if self.cell.options.xfail is None and (file.document.options.on_failure == "stop"):
                 file.failed_cell = self.name
             raise
+        if not self.cell.options.background:
+            # A passing cell can still deserve a word: it ran in a fresh shell (state lost),
+            # or it turned on `set -e`, which was switched off again.
+            for note in dict.fromkeys(o.result.note for o in outcomes if o.result.note):
+                warnings.warn_explicit(
+                    RunbookWarning(f"cell {self.name!r}: {note}"),
+                    category=RunbookWarning,
+                    filename=file.display_path,
+                    lineno=self.cell.line + 1,
+                )
 
     def _stream_writer(self, name: Optional[str] = None) -> Optional[Callable[[str], None]]:
         if self.config.getoption("capture") != "no":
@@ -763,7 +825,7 @@ class RunbookItem(pytest.Item):
     ) -> None:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
-        notes = [result.note]
+        notes = [result.note, self.parent.background_tail()]
         if command is not None:
             shown = _command_cell(cell, command)
             text = report.failure(
@@ -838,6 +900,11 @@ def _why(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
     if result.shell_exited is not None:
         return (
             f"the shell exited with status {result.shell_exited}; "
+            "the next cell starts a fresh session without this file's earlier state"
+        )
+    if result.replaced:
+        return (
+            "replaced the shell (`exec`); "
             "the next cell starts a fresh session without this file's earlier state"
         )
     status = result.status

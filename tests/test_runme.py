@@ -216,15 +216,19 @@ def test_interpreter_attribute_overrides_language_and_frontmatter_shell(
         ```output
         not javascript at all
         ```
-
-        ```sh {"name":"frontmatter-shell"}
-        echo never
-        ```
         """
     )
     result = pytester.runpytest("doc.md", "-rs")
-    result.assert_outcomes(passed=2, skipped=1)
-    result.stdout.fnmatch_lines(["*frontmatter-shell*needs 'no-such-shell-xyz'*not installed*"])
+    result.assert_outcomes(passed=2)  # no cell runs through the missing shell: no error
+    doc = pytester.path / "doc.md"
+    doc.write_text(doc.read_text() + '\n```sh {"name":"frontmatter-shell"}\necho never\n```\n')
+    # A session shell that is not installed is an error of the file (a typo there must not
+    # turn into a run where every shell cell is skipped), unlike a missing interpreter=.
+    result = pytester.runpytest("doc.md", "-rs")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["doc.md:2: frontmatter shell 'no-such-shell-xyz' is not installed (not found on PATH)*"]
+    )
 
 
 def test_tags_and_categories_become_markers(pytester: pytest.Pytester, runbook) -> None:
