@@ -113,16 +113,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "runbook: added to every item collected from a Markdown runbook"
     )
-    _stop_sessions_on_sigterm()
+    _stop_sessions_on_sigterm(config)
 
 
-def _stop_sessions_on_sigterm() -> None:
+_SIGTERM_KEY = pytest.StashKey[bool]()
+
+
+def _stop_sessions_on_sigterm(config: pytest.Config) -> None:
     """Turn SIGTERM into KeyboardInterrupt so file teardown closes shells and their children."""
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _raise_interrupt)
+            config.stash[_SIGTERM_KEY] = True
     except ValueError:  # not the main thread (pytest run from a thread): nothing to do
         pass
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give SIGTERM back as it was (pytester runs pytest inside a pytest process)."""
+    if config.stash.get(_SIGTERM_KEY, False):
+        try:
+            if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except ValueError:
+            pass
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
