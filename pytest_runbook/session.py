@@ -766,6 +766,17 @@ class Session:
             )
         return self._await_ready(pattern, ready or "", pid, rc_file, log, t0, timeout, notes)
 
+    def background_logs(self) -> List[str]:
+        """What each background cell printed so far: one text per cell, in start order."""
+        texts = []
+        for path in self._bg_logs:
+            try:
+                with open(path, "rb") as f:
+                    texts.append(f.read().decode("utf-8", "surrogateescape"))
+            except OSError:
+                texts.append("")
+        return texts
+
     def background_log(self) -> str:
         """Everything background cells have printed so far."""
         data = self._res.final_log
@@ -1478,6 +1489,9 @@ class Session:
             if resync is None or ended_since:
                 if now - shell_fg_since < 0.02:
                     continue  # let the shell finish reacting before it reads our line
+                # A job killed by a signal makes bash put back the terminal modes it saved
+                # last, which may be a cell's `stty raw -isig`: our line needs canonical mode.
+                self._restore_tty()
                 seq = self._next_seq()
                 resync = _SEP + b"R" + self._nonce + b"." + str(seq).encode() + b":"
                 fallback = f"\\036R{self._nonce.decode()}.{seq}:127::\\037"
