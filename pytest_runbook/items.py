@@ -137,6 +137,7 @@ class RunbookFile(pytest.Module):
         self._ran: Set[int] = set()
         self._settled = 0  # cells before this index are never prerequisites again
         self._exports: Dict[str, str] = {}
+        self._background_names: List[str] = []  # in start order, as the session's logs
         self.failed_cell: Optional[str] = None
         self._excluded: Optional[Set[int]] = None
         self.fixtures_exported = False
@@ -285,6 +286,7 @@ class RunbookFile(pytest.Module):
                 ):
                     break
         elif cell.options.background:
+            self._background_names.append(cell.name)
             result = session.start_background(
                 self._source(cell, interpreter),
                 timeout=cell.options.timeout,
@@ -338,16 +340,19 @@ class RunbookFile(pytest.Module):
         output = output.replace(cell_dir + "/", "")
         return dataclasses.replace(result, output=output)
 
-    def background_tail(self, lines: int = 20) -> str:
+    def background_tail(self, lines: int = 12) -> str:
         """The end of what the file's background cells printed, for failure reports: a
         server's log often says why a later cell failed. Never part of a cell's output."""
         shell = getattr(self, "_shell", None)
-        log = shell.background_log() if shell is not None else ""
-        if not log.strip():
+        if shell is None:
             return ""
-        return "background log (last lines of the file's background cells):\n" + report.tail(
-            log, lines
-        )
+        names = self._background_names
+        parts = []
+        for number, log in enumerate(shell.background_logs()):
+            if log.strip():
+                name = names[number] if number < len(names) else f"#{number + 1}"
+                parts.append(f"background log of cell {name!r}:\n" + report.tail(log, lines))
+        return "\n\n".join(parts)
 
     def _interpreter(self, cell: Cell) -> Optional[Tuple[str, ...]]:
         if cell.kind != "script" or not cell.interpreter:
@@ -404,8 +409,11 @@ class RunbookFile(pytest.Module):
         if result.status is None:
             return
         tail = result.output[-_LAST_OUTPUT_CAP:]
-        data = tail.encode("utf-8", "surrogateescape")[-_LAST_OUTPUT_CAP:]
-        value = data.decode("utf-8", "ignore").rstrip("\n").replace("\0", "")
+        data = tail.encode("utf-8", "surrogateescape")
+        if len(data) > _LAST_OUTPUT_CAP:  # cut, and no half character at the cut
+            data = data[-_LAST_OUTPUT_CAP:].lstrip(bytes(range(0x80, 0xC0)))
+        # surrogateescape: the exact bytes, invalid UTF-8 included (only NUL cannot be kept)
+        value = data.decode("utf-8", "surrogateescape").rstrip("\n").replace("\0", "")
         self._exports["__"] = value
         if _ENV_NAME.match(cell.name):
             self._exports[cell.name] = value

@@ -62,4 +62,6 @@ def failure(
         if show_output:
             parts.append("output:\n" + tail(result.output))
         parts.append(status_line(result, expected_exit))
-    return "\n\n".join(parts)
+    # Output is lossless (invalid UTF-8 arrives as lone surrogates): show such bytes as \xff
+    # escapes, or terminals and XML writers would turn the whole report into a repr().
+    return "\n\n".join(parts).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
