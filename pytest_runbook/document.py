@@ -605,7 +605,9 @@ class _Parser:
         try:
             found = parse_directive(content)
         except Invalid as problem:
-            raise self.error(first_line + (problem.line or 0), problem) from None
+            # YAML reports an unexpected end one line past the text: keep it in the comment.
+            last = first_line + content.rstrip("\n").count("\n")
+            raise self.error(min(first_line + (problem.line or 0), last), problem) from None
         if found is None:
             return None
         line = first_line + found.line_offset

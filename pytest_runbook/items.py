@@ -13,7 +13,7 @@ import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Set, Tuple
 
 import pytest
 
@@ -359,7 +359,7 @@ class RunbookFile(pytest.Module):
             return None
         missing = self.missing_interpreter(cell)
         if missing is not None:
-            pytest.skip(missing)
+            _skip(missing)
         return cell.interpreter
 
     def missing_interpreter(self, cell: Cell) -> Optional[str]:
@@ -433,6 +433,12 @@ class RunbookFile(pytest.Module):
         }
         subs.update(self.document.options.substitutions)
         return subs
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip with the item's own location (the Markdown line), as a skip mark reports it;
+    plain pytest.skip() would name this file's line in ``-rs``."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
@@ -597,9 +603,6 @@ class RunbookItem(pytest.Item):
             self.add_marker(pytest.mark.skip(reason=options.skip or f"cell {self.name!r} skipped"))
         if options.xfail is not None:
             self.add_marker(pytest.mark.xfail(reason=options.xfail or "", strict=False))
-        missing = self.parent.missing_interpreter(self.cell)
-        if missing is not None:  # a mark, so reports point at the Markdown line
-            self.add_marker(pytest.mark.skip(reason=missing))
         for command in options.requires:
             if shutil.which(command) is None:
                 self.add_marker(pytest.mark.skip(reason=f"requires {command!r}, not found on PATH"))
@@ -622,15 +625,15 @@ class RunbookItem(pytest.Item):
             self._request._fillfixtures()
             self._export_fixture_values()
         if cell.options.exclude_from_run_all and not self._selected_explicitly():
-            pytest.skip(
+            _skip(
                 f"excludeFromRunAll: select it explicitly to run it "
                 f"({file.display_path}::{self.name} or -k {self.name})"
             )
         if file.failed_cell is not None and not cell.options.teardown:
-            pytest.skip(f"earlier cell {file.failed_cell!r} failed (on-failure: stop)")
+            _skip(f"earlier cell {file.failed_cell!r} failed (on-failure: stop)")
         missing = file.missing_interpreter(cell)
         if missing is not None:  # before its prerequisites run for nothing
-            pytest.skip(missing)
+            _skip(missing)
         if file.failed_cell is not None:
             return  # a teardown cell after on-failure stop: the skipped cells stay unrun
         for earlier in file.prerequisites(cell):
