@@ -66,7 +66,8 @@ def _markdown_tesh(cells: List[Tuple[str, List[str] | None]]) -> str:
     out = ["# Benchmark\n"]
     for command, expected in cells:
         lines = "".join(f"{line}\n" for line in expected or [])
-        out.append(f'```console tesh-session="bench"\n$ {command}\n{lines}```\n')
+        # tesh's 30 s default timeout is shorter than it takes to match 15 MB
+        out.append(f'```console tesh-session="bench" tesh-timeout="900"\n$ {command}\n{lines}```\n')
     return "\n".join(out)
 
 

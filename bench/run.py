@@ -77,6 +77,7 @@ class Row:
     variant: str = ""
     runs: List[Run] = field(default_factory=list)
     note: str = ""
+    failed: str = ""
 
     @property
     def label(self) -> str:
@@ -196,12 +197,15 @@ def _one(row: Row, job: corpora.Job, extra: List[str], record: bool) -> None:
     argv = command(row.tool, job, extra)
     run, rc, text = measure(argv, job.cwd)
     problem = verify(row.tool, job, rc, text, "--collect-only" in extra)
-    if problem:
-        tail = "\n".join(text.splitlines()[-15:])
-        raise SystemExit(
+    if problem:  # shown in the table as failed; the other tools still run
+        tail = "\n".join(line[:200] for line in text.splitlines()[-15:])
+        print(
             f"[bench] {row.bench}/{row.label}: {problem}\n  cwd: {job.cwd}\n"
-            f"  command: {' '.join(argv)}\n{tail}"
+            f"  command: {' '.join(argv)}\n{tail}",
+            file=sys.stderr,
         )
+        row.failed = problem
+        return
     if record:
         row.runs.append(run)
         print(
@@ -315,7 +319,7 @@ def _repeat_labels(
             _one(row, jobs[row.label], extra.get(row.label, []), record=False)
     for rep in range(reps):
         for row in rows:
-            if row.tool in SLOW and rep > 0:
+            if row.failed or (row.tool in SLOW and rep > 0):
                 continue
             _one(row, jobs[row.label], extra.get(row.label, []), record=True)
 
@@ -341,6 +345,8 @@ def table(bench: str, rows: List[Row]) -> List[str]:
     ours = next((r for r in rows if r.tool == "runbook" and r.variant == rows[0].variant), None)
     for row in rows:
         if not row.runs:
+            if row.failed:
+                out.append(f"| {row.label} | failed | | | | | {row.failed} |")
             continue
         vs_pytest = f"{row.median / ref.median:.2f}x" if ref and ref.runs else ""
         same = by.get(f"runbook {row.variant}".strip()) or ours
@@ -444,6 +450,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             )
         else:
             results[bench] = bench_files(bench, tools, reps)
+        print("\n".join(table(bench, results[bench])), file=sys.stderr, flush=True)
 
     out: List[str] = []
     load = os.getloadavg()
