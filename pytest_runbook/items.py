@@ -149,6 +149,8 @@ class RunbookFile(pytest.Module):
         finally:
             if self._shell is not None:
                 self._shell.close()
+                if self.transcript is not None:
+                    self.transcript.background_log = self._shell.background_log()
                 self._shell = None
             if self._own_tmp:
                 shutil.rmtree(self._own_tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ class Transcript:
     def __init__(self, document: Document) -> None:
         self.document = document
         self._entries: Dict[int, Tuple[Cell, Sequence[Result], float]] = {}
+        self.background_log = ""  # what background cells printed, shown after the document
 
     def record(self, cell: Cell, results: Sequence[Result], duration: float) -> None:
         self._entries[cell.index] = (cell, list(results), duration)
@@ -46,6 +47,11 @@ class Transcript:
             inserts.append((anchor.content_end + 1, block))
         for at, block in sorted(inserts, key=lambda pair: pair[0], reverse=True):
             lines[at:at] = block
+        if self.background_log.strip():
+            log = self.background_log.rstrip("\n").split("\n")
+            fence = "`" * max(3, _longest_backticks(log) + 1)
+            lines += ["", "<!-- runbook transcript: background output -->", f"{fence}output"]
+            lines += [*log, fence]
         return "\n".join(lines) + "\n"
 
     def write(self, path: Path) -> None:

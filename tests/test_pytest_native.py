@@ -570,6 +570,26 @@ def test_transcript_holds_outputs_statuses_and_durations(
     assert text.startswith("# Guide\n")
 
 
+def test_transcript_ends_with_the_background_log(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=service background=true ready="up"}
+        echo up; echo "request log line"; sleep 30
+        ```
+
+        ```sh {name=later}
+        echo foreground
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--runbook-transcript", "out")
+    result.assert_outcomes(passed=2)
+    text = (pytester.path / "out" / "doc.md").read_text()
+    background = text.index("<!-- runbook transcript: background output -->")
+    assert text.index("```output\nup\nrequest log line\n```", background) > background
+    assert "\nrequest log line\n" not in text[:background]  # not in any cell's output
+
+
 def test_transcript_via_ini_and_junit_xml(pytester: pytest.Pytester, runbook) -> None:
     pytester.makeini("[pytest]\nrunbook_transcript = artifacts\njunit_family = xunit1\n")
     runbook(
