@@ -22,7 +22,7 @@ from .document import Cell, Command, Document, ExitSpec, read
 from .errors import RunbookError
 from .matching import Mismatch, check
 from .rewrite import expected_for
-from .session import Result, Session
+from .session import Result, Session, Submitted
 from .settings import SETTINGS_KEY, Settings
 from .transcript import Transcript
 
@@ -137,6 +137,7 @@ class RunbookFile(pytest.Module):
         self._ran: Set[int] = set()
         self._settled = 0  # cells before this index are never prerequisites again
         self._exports: Dict[str, str] = {}
+        self._prefetched: Optional[Tuple[int, Submitted]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
         self.failed_cell: Optional[str] = None
         self._excluded: Optional[Set[int]] = None
@@ -299,22 +300,68 @@ class RunbookFile(pytest.Module):
             )
             outcomes.append(_Outcome(None, result))
         else:
-            result = session.run(
-                self._source(cell, interpreter),
-                timeout=cell.options.timeout,
-                cwd=cwd,
-                interpreter=interpreter,
-                stdin=cell.options.stdin,
-                answers=[(a.expect, a.send) for a in cell.options.answers],
-                exports=self._take_exports(),
-                on_output=on_output,
-            )
+            prefetched, self._prefetched = self._prefetched, None
+            if prefetched is not None and prefetched[0] == cell.index:
+                result = session.collect(prefetched[1])
+            else:
+                result = session.run(
+                    self._source(cell, interpreter),
+                    timeout=cell.options.timeout,
+                    cwd=cwd,
+                    interpreter=interpreter,
+                    stdin=cell.options.stdin,
+                    answers=[(a.expect, a.send) for a in cell.options.answers],
+                    exports=self._take_exports(),
+                    on_output=on_output,
+                )
             result = self._located(result, cell.source_line)
             outcomes.append(_Outcome(None, result))
             self._remember(cell, result)
         if self.transcript is not None:
             self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
         return outcomes
+
+    def prefetch(self, item: RunbookItem) -> None:
+        """Start the next cell now, so the shell works while pytest reports this one.
+
+        Only when nothing can come between: the next item is this file's next cell to run,
+        nothing can skip it or need its setup first, and it reads no input. Every other case
+        runs the cell when its item runs, as before.
+        """
+        cell = item.cell
+        options = cell.options
+        if (
+            self._prefetched is not None
+            or self._shell is None
+            or self.failed_cell is not None
+            or self._settings.stream
+            or cell.kind == "console"
+            or options.background
+            or options.stdin is not None
+            or options.answers
+            or options.teardown
+            or options.exclude_from_run_all
+            or hasattr(item, "_request")  # fixtures are set up in the item's own setup
+            or any(True for _ in item.iter_markers("skip"))
+            or any(True for _ in item.iter_markers("skipif"))
+            or any(True for _ in item.iter_markers("xfail"))
+            or self.missing_interpreter(cell) is not None
+            or self.prerequisites(cell)
+        ):
+            return
+        try:
+            cwd = self.cell_cwd(cell)
+        except CellFailed:
+            return
+        interpreter = cell.interpreter if cell.kind == "script" else None
+        ticket = self._shell.submit(
+            self._source(cell, interpreter),
+            timeout=options.timeout,
+            cwd=cwd,
+            interpreter=interpreter,
+            exports=self._take_exports(),
+        )
+        self._prefetched = (cell.index, ticket)
 
     def _located(self, result: Result, first_line: int) -> Result:
         """Error messages name the private cell file; point them at the Markdown instead.
@@ -483,6 +530,9 @@ def never_runs(file: RunbookFile, cell: Cell) -> bool:
         return True
     if file.missing_interpreter(cell) is not None:
         return True
+    item = getattr(file, "cell_items", {}).get(cell.index)
+    if item is not None and _skipped_by_marks(item):  # e.g. a skip a conftest hook added
+        return True
     nodeid = f"{file.nodeid}::{cell.name}"
     for prefix in file.config.getoption("deselect") or []:
         if nodeid.startswith(str(prefix)):
@@ -491,10 +541,19 @@ def never_runs(file: RunbookFile, cell: Cell) -> bool:
     if not markexpr:
         return False
     names = set(options.tags) | {"runbook"}
-    item = getattr(file, "cell_items", {}).get(cell.index)
     if item is not None:  # also xfail, usefixtures and marks that conftest hooks added
         names |= {mark.name for mark in item.iter_markers()}
     return not _marks_match(markexpr, names)
+
+
+def _skipped_by_marks(item: pytest.Item) -> bool:
+    """Whether pytest will skip ``item`` for a skip/skipif mark (conditions evaluated)."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks
+
+        return evaluate_skip_marks(item) is not None
+    except Exception:  # a private API, or a condition that fails: pytest will report it
+        return any(True for _ in item.iter_markers("skip"))
 
 
 def _marks_match(markexpr: str, names: Set[str]) -> bool:
@@ -533,6 +592,7 @@ class RunbookItem(pytest.Item):
     """One cell. Its outcome: exit status accepted and output as the document says."""
 
     parent: RunbookFile
+    next_item: Optional[pytest.Item] = None  # set by pytest_runtest_protocol: what runs next
     obj: Any = None  # pytest's fixture error report reads ``item.obj`` (doctest items do this too)
 
     def __init__(self, *, cell: Cell, **kwargs: Any) -> None:
@@ -701,6 +761,8 @@ class RunbookItem(pytest.Item):
                     filename=file.display_path,
                     lineno=self.cell.line + 1,
                 )
+        if isinstance(self.next_item, RunbookItem) and self.next_item.parent is file:
+            file.prefetch(self.next_item)
 
     def _stream_writer(self, name: Optional[str] = None) -> Optional[Callable[[str], None]]:
         if self.config.getoption("capture") != "no":

@@ -150,6 +150,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     return runbook_items.RunbookFile.from_parent(parent, path=file_path)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+    """Tell a cell what runs after it, so the file can start that cell early."""
+    if isinstance(item, runbook_items.RunbookItem):
+        item.next_item = nextitem
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     runbook_items.order_items(config, items)

@@ -556,6 +556,21 @@ class _Cell:
                 self.window = self.window[m.end() :]
 
 
+@dataclass
+class Submitted:
+    """A cell whose command line was sent; ``Session.collect`` turns it into a Result."""
+
+    cell: _Cell
+    t0: float
+    timeout: float
+    path: str
+    ack: str
+    notes: List[str]
+    stdin: Optional[str]
+    answers: List[Tuple[str, str]]
+    temp: List[str]
+
+
 class Session:
     """A shell that lives for one Markdown file; cells run in it in order."""
 
@@ -582,6 +597,7 @@ class Session:
         except OSError:
             self._celldir = tempfile.mkdtemp(prefix="runbook-cells-")
         self._bg_logs: List[str] = []
+        self._outstanding: Optional[Submitted] = None  # sent, not yet collected
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
         self._res = _Resources(marker, [self._celldir, self._tmpdir], self._bg_logs)
         # Closes the shell and kills its processes when the caller forgets (also at exit).
@@ -656,6 +672,39 @@ class Session:
         on_output: Optional[Callable[[str], None]] = None,
     ) -> Result:
         """Run one cell and wait for it."""
+        ticket = self.submit(
+            source,
+            timeout=timeout,
+            cwd=cwd,
+            interpreter=interpreter,
+            errexit=errexit,
+            stdin=stdin,
+            answers=answers,
+            exports=exports,
+            on_output=on_output,
+        )
+        return self.collect(ticket)
+
+    def submit(
+        self,
+        source: str,
+        *,
+        timeout: float,
+        cwd: Optional[str] = None,
+        interpreter: Optional[Sequence[str]] = None,
+        errexit: bool = True,
+        stdin: Optional[str] = None,
+        answers: Sequence[Tuple[str, str]] = (),
+        exports: Optional[Mapping[str, str]] = None,
+        on_output: Optional[Callable[[str], None]] = None,
+    ) -> Submitted:
+        """Start one cell and return at once; ``collect`` waits for it.
+
+        Lets the caller overlap the shell's work with its own (pytest reporting the previous
+        cell). One cell at a time: a second submit first collects the one outstanding.
+        """
+        if self._outstanding is not None:
+            self.collect(self._outstanding)
         t0 = time.monotonic()
         ext = self._ext(interpreter)
         answer_list = list(answers)
@@ -678,16 +727,41 @@ class Session:
             cell = _Cell(self._nonce, seq, on_output, answer_list)
             if stdin:
                 cell.to_send.append(stdin.encode("utf-8", "surrogateescape"))
+            self._send(line)
+        except BaseException:
+            for p in temp:
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+            raise
+        ticket = Submitted(cell, t0, timeout, path, ack, notes, stdin, answer_list, temp)
+        self._outstanding = ticket
+        return ticket
+
+    def collect(self, ticket: Submitted) -> Result:
+        """Wait for a submitted cell and return what it did."""
+        if ticket is not self._outstanding:
+            raise RuntimeError("that cell was already collected")
+        self._outstanding = None
+        cell = ticket.cell
+        try:
             try:
                 result = self._exchange(
-                    cell, line, t0, timeout, path, ack, notes, stdin, answer_list
+                    cell,
+                    b"",
+                    ticket.t0,
+                    ticket.timeout,
+                    ticket.path,
+                    ticket.ack,
+                    ticket.notes,
+                    ticket.stdin,
+                    ticket.answers,
                 )
             except BaseException:
                 # Interrupted mid-cell (e.g. KeyboardInterrupt): the shell's state is unknown.
                 self._drop_shell("the previous cell was interrupted")
                 raise
         finally:
-            for p in temp:
+            for p in ticket.temp:
                 with contextlib.suppress(OSError):
                     os.unlink(p)
         if cell.callback_error is not None:
@@ -705,6 +779,8 @@ class Session:
         exports: Optional[Mapping[str, str]] = None,
     ) -> Result:
         """Start a cell in the background; return once started (or once ``ready`` matched)."""
+        if self._outstanding is not None:
+            self.collect(self._outstanding)
         t0 = time.monotonic()
         pattern = re.compile(ready) if ready is not None else None
         notes = self._ensure_shell()
@@ -788,6 +864,7 @@ class Session:
         """End the shell and every process it started; describe any that had to be killed."""
         self._proc = None
         self._fd = -1
+        self._outstanding = None  # a cell submitted but never collected dies with the shell
         return self._res.close()
 
     # -- shell lifecycle ---------------------------------------------------------------------
@@ -886,6 +963,7 @@ class Session:
         proc, self._proc = self._proc, None
         self._res.proc = None
         self._fd = -1
+        self._outstanding = None
         self._poller = None
         self._lost_note = why
         if proc is not None:
@@ -1100,7 +1178,8 @@ class Session:
     ) -> Result:
         proc = self._proc
         deadline = t0 + timeout
-        self._send(line)
+        if line:
+            self._send(line)
         quiet_since = time.monotonic()
         waiting_hits = 0
         while True:

@@ -375,3 +375,42 @@ def test_background_ready_sees_python_print_without_flush(
     result = pytester.runpytest("doc.md")
     result.assert_outcomes(passed=2)
     assert result.duration < 8
+
+
+def test_next_cell_never_starts_early_when_pytest_may_skip_it(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # A cell's round trip overlaps pytest's reporting of the previous cell, but only when
+    # nothing can come between: a skip added by a conftest must still keep "second" unrun.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "second":
+                    item.add_marker(pytest.mark.skip(reason="conftest says no"))
+        """
+    )
+    runbook(
+        """
+        ```sh {name=first}
+        echo "$$" > shell.pid
+        ```
+
+        ```sh {name=second}
+        touch second-ran
+        ```
+
+        ```sh {name=third}
+        test "$$" = "$(cat shell.pid)" && echo "same shell, previous: $__"
+        ```
+
+        ```output
+        same shell, previous:
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    assert not (pytester.path / "second-ran").exists()

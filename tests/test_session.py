@@ -451,3 +451,22 @@ def test_posix_sh(tmp_path: Path) -> None:
 def test_unsupported_shell() -> None:
     with pytest.raises(ValueError, match="zsh"):
         Session(cwd=".", shell=("zsh",))
+
+
+def test_submit_runs_while_the_caller_works_and_collect_waits(session: Session) -> None:
+    run(session, "export BEFORE=1")
+    ticket = session.submit('sleep 0.3; echo "done $BEFORE"', timeout=10, exports={"X": "y"})
+    started = time.monotonic()
+    time.sleep(0.3)  # the caller's own work (pytest reporting the previous cell)
+    result = session.collect(ticket)
+    assert result.status == 0
+    assert result.output == "done 1\n"
+    assert time.monotonic() - started < 0.55  # the cell ran during the caller's sleep
+    with pytest.raises(RuntimeError, match="already collected"):
+        session.collect(ticket)
+
+
+def test_a_second_submit_collects_the_outstanding_cell_first(session: Session) -> None:
+    session.submit("echo one > one.txt", timeout=10)
+    result = run(session, "cat one.txt")  # never interleaves with the outstanding cell
+    assert (result.status, result.output) == (0, "one\n")
