@@ -36,6 +36,7 @@ from .attributes import (
     runme_attributes,
     split_info,
 )
+from .defaults import Defaults
 from .errors import RunbookError
 from .frontmatter import Frontmatter, split_frontmatter
 from .names import NameCounter, generate
@@ -58,14 +59,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """Project-wide defaults from the ini file / command line; frontmatter and cells override."""
-
-    timeout: float = 60.0
-    shell: str = "bash"
-    bare_fences: str = "skip"  # "skip" (documentation) or "shell" (Runme's behaviour)
-    on_failure: str = "continue"  # or "stop"
+_DEFAULTS = Defaults()
 
 
 @dataclass(frozen=True)
@@ -956,7 +950,7 @@ class _Parser:
 _NO_STATUS = ExitSpec("no status")
 
 
-def read(path: str, defaults: Defaults = Defaults()) -> Document:
+def read(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     """Read and parse ``path``; undecodable or binary files raise RunbookError."""
     with open(path, "rb") as handle:
         data = handle.read()
@@ -980,7 +974,7 @@ def read(path: str, defaults: Defaults = Defaults()) -> Document:
     return parse(text, path, defaults)
 
 
-def parse(text: str, path: str = "<string>", defaults: Defaults = Defaults()) -> Document:
+def parse(text: str, path: str = "<string>", defaults: Defaults = _DEFAULTS) -> Document:
     """Parse Markdown ``text``; malformed input raises RunbookError (file:line + fix)."""
     bom = text.startswith("\ufeff")
     if bom:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
 import pytest
 
-from . import items as runbook_items
 from .errors import RunbookError
 from .settings import MARKDOWN_SUFFIXES, SETTINGS_KEY, from_config
 
@@ -147,19 +147,24 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     settings = parent.config.stash[SETTINGS_KEY]
     if not settings.wants(file_path.resolve()):
         return None
-    return runbook_items.RunbookFile.from_parent(parent, path=file_path)
+    from .items import RunbookFile  # the parser and session load only when there is Markdown
+
+    return RunbookFile.from_parent(parent, path=file_path)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
     """Tell a cell what runs after it, so the file can start that cell early."""
-    if isinstance(item, runbook_items.RunbookItem):
+    items = sys.modules.get(f"{__package__}.items")
+    if items is not None and isinstance(item, items.RunbookItem):
         item.next_item = nextitem
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
-    runbook_items.order_items(config, items)
+    runbook_items = sys.modules.get(f"{__package__}.items")
+    if runbook_items is not None:  # no runbook was collected otherwise
+        runbook_items.order_items(config, items)
 
 
 def pytest_report_header(config: pytest.Config) -> Optional[str]:

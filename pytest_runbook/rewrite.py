@@ -17,10 +17,12 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .document import Block, Document, split_lines
 from .matching import check, normalise
+
+if TYPE_CHECKING:  # the parser is imported only when a runbook is collected
+    from .document import Block, Document
 
 _BOM = "\ufeff"
 _REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
@@ -166,6 +168,8 @@ class Rewriter:
         False (and nothing queued) when the cell's fence is never closed: a block written
         after it would land inside it.
         """
+        from .document import split_lines
+
         text_lines = split_lines(doc.text)
         end = cell_block.content_end
         if end >= len(text_lines) or not _is_closing(text_lines[end], cell_block.fence):
@@ -231,6 +235,8 @@ class Rewriter:
 
 
 def _apply(text: str, newline: str, edits: List[_Edit]) -> str:
+    from .document import split_lines
+
     lines = split_lines(text)
     # Fences first (edits never touch fence lines): each grows once, to the longest need.
     need: Dict[int, str] = {}

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from .document import Defaults
+from .defaults import Defaults
 from .errors import RunbookError
 from .rewrite import Rewriter
 

@@ -414,3 +414,18 @@ def test_next_cell_never_starts_early_when_pytest_may_skip_it(
     result = pytester.runpytest("doc.md", "-rs")
     result.assert_outcomes(passed=2, skipped=1)
     assert not (pytester.path / "second-ran").exists()
+
+
+def test_python_only_runs_never_load_the_parser_or_session(pytester: pytest.Pytester) -> None:
+    # Installing the plugin must not slow down projects that collect no Markdown.
+    pytester.makepyfile(
+        test_plain="""
+        import sys
+
+        def test_nothing_heavy_loaded():
+            loaded = {"pytest_runbook.items", "pytest_runbook.session", "markdown_it", "pexpect"}
+            assert not loaded & set(sys.modules)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -1,0 +1,19 @@
+"""Project-wide defaults for the parser, read from the ini file and command line.
+
+Its own module so that the pytest hooks can read options without importing the parser
+(markdown-it-py, PyYAML): a pytest run that collects no Markdown pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Project-wide defaults from the ini file / command line; frontmatter and cells override."""
+
+    timeout: float = 60.0
+    shell: str = "bash"
+    bare_fences: str = "skip"  # "skip" (documentation) or "shell" (Runme's behaviour)
+    on_failure: str = "continue"  # or "stop"
