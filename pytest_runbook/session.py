@@ -148,6 +148,7 @@ _BASH_INIT = r"""
 builtin set +o history +H
 builtin unset PROMPT_COMMAND
 PS1= PS2= PS0=
+PS4=$'+\016 '
 __rb_n=@NONCE@ __rb_tok=@TOK@ __rb_d=@DIR@ __rb_e=0 __rb_c=0 __rb_r=0 __rb_on=
 exec 243>/dev/tty
 __rb_fmt='\036%s%s.%s:%s:%s:%s\037'
@@ -286,6 +287,21 @@ def _proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+_TRACE = re.compile(rb"^\+(\+*)\x0e ", re.MULTILINE)
+
+
+def _untrace(raw: bytes) -> bytes:
+    """``set -x`` lines as a terminal prints them: ``+ cmd``, not ``++ cmd``.
+
+    Cells are sourced, one level deeper than typed commands, so bash doubles PS4's ``+``.
+    PS4 carries an invisible ``\x0e`` to tell its trace lines from output that merely
+    starts with ``++``; one ``+`` and the marker are dropped.
+    """
+    if b"\x0e" not in raw:
+        return raw
+    return _TRACE.sub(rb"\1 ", raw)
 
 
 def _ticks_now() -> int:
@@ -1253,7 +1269,7 @@ class Session:
             pass
 
     def _output(self, cell: _Cell) -> str:
-        return b"".join(cell.chunks).decode("utf-8", "surrogateescape")
+        return _untrace(b"".join(cell.chunks)).decode("utf-8", "surrogateescape")
 
     def _finish(self, cell: _Cell, t0: float, path: str, notes: List[str]) -> Result:
         self._restore_tty()
@@ -1263,7 +1279,7 @@ class Session:
         except ValueError:
             status = None
         flags = fields[1].decode("ascii", "replace")
-        raw = b"".join(cell.chunks)
+        raw = _untrace(b"".join(cell.chunks))
         output = raw.decode("utf-8", "surrogateescape")
         incomplete = False
         where = path.encode("utf-8", "surrogateescape") + b": line "
@@ -1309,7 +1325,7 @@ class Session:
         """dash abandons the whole command line on a syntax error in a sourced file."""
         if self._kind != "posix":
             return None
-        raw = b"".join(cell.chunks)
+        raw = _untrace(b"".join(cell.chunks))
         if path.encode("utf-8", "surrogateescape") + b": Syntax error: " not in raw:
             return None
         incomplete = any(m in raw for m in _INCOMPLETE)

@@ -429,3 +429,26 @@ def test_python_only_runs_never_load_the_parser_or_session(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=xtrace}
+        set -x
+        echo "$(echo inner)"
+        set +x
+        echo "++ output, not a trace"
+        ```
+
+        ```output
+        ++ echo inner
+        + echo inner
+        inner
+        + set +x
+        ++ output, not a trace
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
