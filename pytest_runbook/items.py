@@ -606,9 +606,9 @@ class RunbookItem(pytest.Item):
         """Frontmatter ``fixtures:``, requested the way pytest's doctest items do it."""
         self.add_marker(pytest.mark.usefixtures(*names))
         manager = self.session._fixturemanager
-        try:
+        if int(pytest.__version__.split(".")[0]) >= 8:
             info = manager.getfixtureinfo(node=self, func=None, cls=None)
-        except TypeError:  # pytest 7
+        else:  # pytest 7 would read the arguments of ``func`` (None) without this flag
             legacy: Any = manager
             info = legacy.getfixtureinfo(node=self, func=None, cls=None, funcargs=False)
         self._fixtureinfo = info
