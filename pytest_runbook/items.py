@@ -268,6 +268,13 @@ class RunbookFile(pytest.Module):
         interpreter = self._interpreter(cell)
         started = time.monotonic()
         outcomes: List[_Outcome] = []
+        ticket: Optional[Submitted] = None
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            if prefetched[0] == cell.index:
+                ticket = prefetched[1]
+            else:  # its item was skipped by something unforeseen; it ran, never run it again
+                self._ran.add(prefetched[0])
         if cell.kind == "console":
             for command in cell.commands:
                 result = session.run(
@@ -300,9 +307,8 @@ class RunbookFile(pytest.Module):
             )
             outcomes.append(_Outcome(None, result))
         else:
-            prefetched, self._prefetched = self._prefetched, None
-            if prefetched is not None and prefetched[0] == cell.index:
-                result = session.collect(prefetched[1])
+            if ticket is not None:
+                result = session.collect(ticket)
             else:
                 result = session.run(
                     self._source(cell, interpreter),

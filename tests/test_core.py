@@ -452,3 +452,38 @@ def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) 
     )
     result = pytester.runpytest("doc.md")
     result.assert_outcomes(passed=1)
+
+
+def test_a_cell_started_early_then_skipped_at_setup_never_runs_twice(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # A conftest may skip an item at setup time, after the file started it early: it ran
+    # once, and the next cell must not run it again as its setup.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_runtest_setup(item):
+            if item.name == "second":
+                pytest.skip("skipped at setup time")
+        """
+    )
+    runbook(
+        """
+        ```sh {name=first}
+        : > runs.log
+        ```
+
+        ```sh {name=second}
+        echo second >> runs.log
+        ```
+
+        ```sh {name=third}
+        echo third >> runs.log
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=2, skipped=1)
+    assert (pytester.path / "runs.log").read_text().count("second") <= 1
+    assert (pytester.path / "runs.log").read_text().endswith("third\n")
