@@ -1,9 +1,9 @@
 """Markdown text -> Document: cells, their options, expected outputs and exact line spans.
 
 Imports nothing from pytest: the parser is tested on its own. Line numbers are 0-based
-everywhere (markdown-it's ``token.map``); only reports add 1.
-
-INTERFACE CONTRACT (types below are fixed; ``parse`` and ``read`` are implemented below them).
+everywhere (markdown-it's ``token.map``); only reports add 1. The dataclasses below are
+what the rest of the package reads: the session, the matcher and the pytest items never
+look at Markdown themselves.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Expected vs actual output: normalisation, wildcards, regex lines, substitutions.
 
-Imports nothing from pytest. INTERFACE CONTRACT (signatures fixed; implementation below them).
+Imports nothing from pytest, so it is unit-tested (and property-tested) on its own.
 
 Matching works line by line and never builds one regex over the whole output: the expected
 block is split on ``...`` lines into segments of consecutive lines, the first segment is anchored

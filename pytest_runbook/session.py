@@ -38,9 +38,11 @@ cells: no per-cell errexit (a cell's status is its last command's), no incomplet
 detection beyond what the shell prints.  zsh and other shells raise ``ValueError``: zsh's
 line editor and option model need their own protocol, which is not written (yet).
 
-Known differences from typing into a terminal: a sourced cell's ``set -x`` trace shows the
-``source`` line and ``++`` nesting; ``$LINENO`` counts lines within the cell; syntax errors
-name the cell file (``<private dir>/cell.sh: line N: ...``); job start announcements
+Known differences from typing into a terminal: ``$LINENO`` counts lines within the cell;
+syntax errors name the cell file (``<private dir>/cell.sh: line N: ...``; the plugin maps
+them back to the Markdown line); ``set -x`` lines would show one ``+`` too many (a sourced
+file is one level deeper), which an invisible marker in PS4 lets us remove; job start
+announcements
 (``[1] 123``) are not shown, but bash may still print ``[1]+ Done ...`` for a finished job,
 and ``Terminated`` when an interrupt escalated to SIGTERM.  Under errexit a failing
 ``$(...)`` stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap
