@@ -177,6 +177,7 @@ class FileOptions:
     bare_fences: str = "skip"
     skip_prompts: bool = False
     tags: Tuple[str, ...] = ()
+    shell_line: Optional[int] = None  # where the frontmatter names ``shell`` (None: ini default)
 
 
 @dataclass(frozen=True)
@@ -501,6 +502,7 @@ class _Parser:
             bare_fences=values.get("bare_fences", self.defaults.bare_fences),
             skip_prompts=values.get("skip_prompts", False),
             tags=tags,
+            shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
         )
 
     @staticmethod

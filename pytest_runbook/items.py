@@ -106,17 +106,11 @@ class RunbookFile(pytest.Module):
             found = shutil.which(program, path=self._path_env()) is not None
         if found:
             return
-        runbook = document.meta.get("runbook")
-        in_meta = "shell" in document.meta or (isinstance(runbook, dict) and "shell" in runbook)
-        line: Optional[int] = None
-        if in_meta:
-            key = re.compile(r"""\s*["']?shell["']?\s*[:=]""")
-            for number, text in enumerate(document.text.splitlines()[:200]):
-                if key.match(text):
-                    line = number
-                    break
+        line = document.options.shell_line
         where = f"{self.display_path}:{line + 1}" if line is not None else self.display_path
-        origin = "frontmatter shell" if in_meta else "runbook_shell (ini or --runbook-shell)"
+        origin = (
+            "frontmatter shell" if line is not None else "runbook_shell (ini or --runbook-shell)"
+        )
         raise self.CollectError(
             f"{where}: {origin} {program!r} is not installed (not found on PATH); the file's "
             f"shell cells would run through it\n  fix: install {program}, correct the name, "
