@@ -827,7 +827,7 @@ class RunbookItem(pytest.Item):
         if cell.expected is not None and mismatch is not None:
             block = cell.expected.block
             new_lines = None
-            if settings.update:
+            if self._updating:
                 new_lines = expected_for(
                     result.output,
                     file.substitutions(cwd),
@@ -842,22 +842,27 @@ class RunbookItem(pytest.Item):
             expected_at = f"{file.display_path}:{block.fence_line + 1}"
             self._fail(
                 f"output differs from the output block at {expected_at}: {mismatch.reason}"
-                + (_UNWRITABLE_NOTE if settings.update else ""),
+                + (_UNWRITABLE_NOTE if self._updating else ""),
                 result,
                 diff=mismatch.diff(),
             )
-        if cell.expected is None and settings.update == "new" and cell.block is not None:
+        if cell.expected is None and self._updating == "new" and cell.block is not None:
             ansi_keep = str(cell.attributes.get("ansi", "")).lower() == "keep"
             new_lines = expected_for(result.output, file.substitutions(cwd), ansi_keep=ansi_keep)
             if new_lines:
                 settings.rewriter.insert_after(file.document, cell.block, new_lines)
+
+    @property
+    def _updating(self) -> Optional[str]:
+        """The update mode for this cell: never for xfail cells, whose failure is expected
+        (rewriting their output would turn them into XPASS)."""
+        return self.parent._settings.update if self.cell.options.xfail is None else None
 
     def _judge_command(
         self, command: Command, result: Result
     ) -> Optional[Tuple[int, int, List[str]]]:
         """Fail, or pass; in update mode a mismatch passes with the edit to queue returned."""
         file = self.parent
-        settings = file._settings
         location = f"{file.display_path}:{command.line + 1}"
         cwd = file.cell_cwd(self.cell)
         mismatch = _output_mismatch(file, self.cell, command.expected, result, cwd)
@@ -874,13 +879,13 @@ class RunbookItem(pytest.Item):
         if mismatch is None:
             return None
         new_lines = None
-        if settings.update and self.cell.block is not None:
+        if self._updating and self.cell.block is not None:
             new_lines = expected_for(result.output, file.substitutions(cwd), console=True)
         if new_lines is not None:
             return command.expected_start, command.expected_end, new_lines
         self._fail(
             f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}"
-            + (_UNWRITABLE_NOTE if settings.update else ""),
+            + (_UNWRITABLE_NOTE if self._updating else ""),
             result,
             diff=mismatch.diff(),
             command=command,

@@ -903,3 +903,20 @@ def test_property_only_output_contents_change(
     result.assert_outcomes(passed=len(old.cells))
     result.stdout.fnmatch_lines(["runbook: no outputs needed updating"])
     assert path.read_bytes() == new_data
+
+
+def test_xfail_cells_are_never_rewritten(pytester: pytest.Pytester, runbook) -> None:
+    text = """
+        ```sh {name=known-bug xfail="prints the wrong greeting (#12)"}
+        echo "helo"
+        ```
+
+        ```output
+        hello
+        ```
+        """
+    path = runbook(text)
+    before = path.read_bytes()
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(xfailed=1)
+    assert path.read_bytes() == before
