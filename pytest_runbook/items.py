@@ -38,6 +38,9 @@ _PLACEHOLDER_EXPORT = re.compile(
 )
 
 
+_MAY_SKIP = frozenset({"skip", "skipif", "xfail"})  # marks that may keep a cell from running
+
+
 class RunbookWarning(pytest.PytestWarning):
     """Valid but suspicious Markdown: an unknown attribute, an unclosed fence, ..."""
 
@@ -342,9 +345,7 @@ class RunbookFile(pytest.Module):
             or options.teardown
             or options.exclude_from_run_all
             or hasattr(item, "_request")  # fixtures are set up in the item's own setup
-            or any(True for _ in item.iter_markers("skip"))
-            or any(True for _ in item.iter_markers("skipif"))
-            or any(True for _ in item.iter_markers("xfail"))
+            or any(mark.name in _MAY_SKIP for mark in item.iter_markers())
             or self.missing_interpreter(cell) is not None
             or self.prerequisites(cell)
         ):
