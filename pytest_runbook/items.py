@@ -274,16 +274,9 @@ class RunbookFile(pytest.Module):
                 self._ran.add(prefetched[0])
         if cell.kind == "console":
             for command in cell.commands:
-                result = session.run(
-                    command.source,
-                    timeout=cell.options.timeout,
-                    cwd=cwd,
-                    stdin=cell.options.stdin,  # each command may read it; answers wait for prompts
-                    answers=[(a.expect, a.send) for a in cell.options.answers],
-                    exports=self._take_exports(),
-                    on_output=on_output,
-                )
-                result = self._located(result, command.line)
+                # stdin= and answers apply to each command (answers wait for their prompts)
+                ticket = self._submit(session, cell, command.source, cwd, None, on_output)
+                result = self._located(session.collect(ticket), command.line)
                 outcomes.append(_Outcome(command, result))
                 self._remember(cell, result)
                 if not _finished_ok(result, command.exit):
@@ -304,20 +297,10 @@ class RunbookFile(pytest.Module):
             )
             outcomes.append(_Outcome(None, result))
         else:
-            if ticket is not None:
-                result = session.collect(ticket)
-            else:
-                result = session.run(
-                    self._source(cell, interpreter),
-                    timeout=cell.options.timeout,
-                    cwd=cwd,
-                    interpreter=interpreter,
-                    stdin=cell.options.stdin,
-                    answers=[(a.expect, a.send) for a in cell.options.answers],
-                    exports=self._take_exports(),
-                    on_output=on_output,
-                )
-            result = self._located(result, cell.source_line)
+            if ticket is None:
+                source = self._source(cell, interpreter)
+                ticket = self._submit(session, cell, source, cwd, interpreter, on_output)
+            result = self._located(session.collect(ticket), cell.source_line)
             outcomes.append(_Outcome(None, result))
             self._remember(cell, result)
         if self.transcript is not None:
@@ -355,14 +338,30 @@ class RunbookFile(pytest.Module):
         except CellFailed:
             return
         interpreter = cell.interpreter if cell.kind == "script" else None
-        ticket = self._shell.submit(
-            self._source(cell, interpreter),
-            timeout=options.timeout,
+        source = self._source(cell, interpreter)
+        ticket = self._submit(self._shell, cell, source, cwd, interpreter, None)
+        self._prefetched = (cell.index, ticket)
+
+    def _submit(
+        self,
+        session: Session,
+        cell: Cell,
+        source: str,
+        cwd: Optional[str],
+        interpreter: Optional[Tuple[str, ...]],
+        on_output: Optional[Callable[[str], None]],
+    ) -> Submitted:
+        """Send one piece of a cell to the shell with the cell's options and pending exports."""
+        return session.submit(
+            source,
+            timeout=cell.options.timeout,
             cwd=cwd,
             interpreter=interpreter,
+            stdin=cell.options.stdin,
+            answers=[(a.expect, a.send) for a in cell.options.answers],
             exports=self._take_exports(),
+            on_output=on_output,
         )
-        self._prefetched = (cell.index, ticket)
 
     def _located(self, result: Result, first_line: int) -> Result:
         """Error messages name the private cell file; point them at the Markdown instead.
