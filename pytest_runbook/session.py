@@ -71,7 +71,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import pexpect
+from .terminal import SpawnedShell, spawn_shell
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,13 @@ __rb_z() {
 }
 """
 
+# A shell started by posix_spawn starts in our directory: move it, leaving OLDPWD as it was.
+_CD_FIRST = r"""
+__rb_o=${OLDPWD-} __rb_os=${OLDPWD+x}
+cd -P -- @CWD@ || exit 97
+case $__rb_os in x) OLDPWD=$__rb_o ;; *) unset OLDPWD ;; esac
+"""
+
 _POSIX_INIT = r"""
 PS1= PS2=
 __rb_n=@NONCE@ __rb_tok=@TOK@ __rb_d=@DIR@ __rb_c=0
@@ -239,15 +246,6 @@ def _private_cell_root() -> Optional[str]:
     if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
         return shm
     return None
-
-
-def _prepare_tty() -> None:
-    """Runs in the child before exec: terminal modes must be final before the shell saves them."""
-    attrs = termios.tcgetattr(0)
-    attrs[0] &= ~(termios.IXON | termios.IXOFF)  # ^S in stdin text must not freeze output
-    attrs[1] &= ~termios.OPOST  # LF stays LF: no CRLF to undo, binary output stays exact
-    attrs[3] &= ~(termios.ECHO | termios.ECHONL)
-    termios.tcsetattr(0, termios.TCSANOW, attrs)
 
 
 def _write_file(path: str, data: bytes, *, reuse: bool = False) -> None:
@@ -471,10 +469,6 @@ def _dispose(proc: Any) -> None:
                     os.kill(proc.pid, sig)
                 if _wait_exit(proc, 0.2) is not None:
                     break
-        proc.delayafterclose = 0
-        proc.delayafterterminate = 0
-        proc.ptyproc.delayafterclose = 0
-        proc.ptyproc.delayafterterminate = 0
         if proc.isalive():  # reaps
             proc.wait()
         proc.close(force=True)
@@ -912,24 +906,9 @@ class Session:
         else:
             args = [*self._argv[1:], "-i"]
         try:
-            proc = pexpect.spawn(
-                self._argv[0],
-                args,
-                env=self._env,
-                cwd=self._cwd,
-                echo=False,
-                encoding="utf-8",
-                codec_errors="surrogateescape",
-                dimensions=(_ROWS, self._columns),
-                maxread=65536,
-                timeout=None,
-                preexec_fn=_prepare_tty,
-                use_poll=_LINUX,
-            )
-        except pexpect.ExceptionPexpect as exc:
+            proc = spawn_shell([self._argv[0], *args], self._env, self._cwd, _ROWS, self._columns)
+        except OSError as exc:
             raise OSError(f"cannot start the shell {self._argv!r}: {exc}") from exc
-        proc.delaybeforesend = None
-        proc.delayafterread = None
         self._proc = proc
         self._res.proc = proc
         self._spawned = True
@@ -944,6 +923,8 @@ class Session:
                 self._slave = ""
         self._buf = bytearray()
         init = _BASH_INIT if self._kind == "bash" else _POSIX_INIT
+        if isinstance(proc, SpawnedShell) and proc.needs_cd:
+            init = _CD_FIRST.replace("@CWD@", _q(self._cwd)) + init
         init = (
             init.replace("@NONCE@", self._nonce.decode())
             .replace("@TOK@", self._tok)

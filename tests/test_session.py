@@ -12,6 +12,7 @@ from typing import Iterator, List
 
 import pytest
 
+from pytest_runbook import terminal
 from pytest_runbook.session import Result, Session
 
 LINUX = sys.platform.startswith("linux")
@@ -79,6 +80,48 @@ def test_hermetic_environment(tmp_path: Path) -> None:
         ]
         assert r.output.splitlines()[2] in ("200", "50 200")
         assert run(s, "locale charmap").output == "UTF-8\n"
+    finally:
+        s.close()
+
+
+@pytest.fixture(params=["posix_spawn", "pexpect"])
+def spawner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a shell is started: posix_spawn on Linux, pexpect elsewhere."""
+    if request.param == "pexpect":
+        monkeypatch.setattr(terminal, "fast_spawn_available", lambda: False)
+    elif not terminal.fast_spawn_available():
+        pytest.skip("posix_spawn gives no controlling terminal here")
+    return str(request.param)
+
+
+def test_shell_starts_as_a_terminal_would_start_it(tmp_path: Path, spawner: str) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    env = {"PATH": os.environ["PATH"], "OLDPWD": "/"}
+    s = Session(cwd=str(tmp_path / "link"), env=env)
+    try:
+        r = run(s, 'echo "$PWD $OLDPWD"; tty; ps -o sid= -p $$; echo $$')
+        pwd, tty, sid, pid = r.output.splitlines()
+        assert pwd == f"{real} /"
+        assert tty.startswith("/dev/")  # the PTY is the controlling terminal
+        assert sid.strip() == pid  # the shell leads its own session
+        # Python ignores SIGPIPE; a terminal's shell does not: `head` ends `yes` quietly.
+        r = run(s, 'yes | head -n 1; echo "${PIPESTATUS[*]}"', errexit=False)
+        assert r.output == "y\n141 0\n"
+        assert run(s, "grep -E '^SigIgn' /proc/self/status", errexit=False).output in (
+            "SigIgn:\t0000000000000000\n",
+            "SigIgn:\t0000000180000000\n",  # glibc's posix_spawn ignores its own 32 and 33
+        ) or not LINUX
+    finally:
+        s.close()
+
+
+def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
+    s = Session(cwd=str(tmp_path / "gone"))
+    try:
+        with pytest.raises(OSError, match=r"cannot start the shell.*gone"):
+            run(s, "true")
     finally:
         s.close()
 
@@ -379,7 +422,7 @@ def test_background_without_ready_and_failures(session: Session) -> None:
 
 
 @needs_proc
-def test_close_kills_orphans_and_removes_tmp(tmp_path: Path) -> None:
+def test_close_kills_orphans_and_removes_tmp(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path))
     tmp, cells = s.tmpdir, s._celldir
     run(
