@@ -330,22 +330,74 @@ def _proc_pids() -> List[int]:
         return []
 
 
+def _read_proc(path: str, size: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _pid_counters() -> Optional[Tuple[int, int]]:
+    """(last pid handed out, processes created since boot), or None where /proc lacks them."""
+    last = _read_proc("/proc/sys/kernel/ns_last_pid", 64).strip()
+    stat = _read_proc("/proc/stat", 1 << 20)
+    i = stat.find(b"\nprocesses ")
+    if not last.isdigit() or i < 0:
+        return None
+    return int(last), int(stat[i + 11 : stat.index(b"\n", i + 1)])
+
+
+_PID_MAX = int(_read_proc("/proc/sys/kernel/pid_max", 64).strip() or 0)
+
+
+class _Since:
+    """The moment a session began: which processes could be its own, cheaply.
+
+    Linux hands out pids in increasing order and wraps at pid_max, so a process created later
+    has a pid after the last one handed out then, unless the counter went all the way round
+    (checked through the count of processes created).  That narrows the cleanup scan from
+    every process on the machine to the few started since; the start time check remains.
+    """
+
+    def __init__(self) -> None:
+        self.ticks = _ticks_now() - _CLOCK_TICKS
+        self.counters = _pid_counters() if _PID_MAX else None
+
+    def candidates(self) -> List[int]:
+        pids = _proc_pids()
+        now = _pid_counters() if self.counters is not None else None
+        if self.counters is None or now is None:
+            return pids
+        (first, forks), (last, forks_now) = self.counters, now
+        if forks_now - forks >= _PID_MAX - 1000:
+            return pids  # the pid counter may have wrapped past where it was
+        if last >= first:
+            return [p for p in pids if first < p <= last]
+        return [p for p in pids if p > first or p <= last]
+
+
 def _find_session_processes(
-    marker: bytes, sid: Optional[int], born: Optional[int] = None
+    marker: bytes, sid: Optional[int], since: Optional[_Since] = None
 ) -> Dict[int, str]:
     """Live processes that carry the environment marker or belong to session ``sid``.
 
-    ``born``: /proc start time (clock ticks) before which no process can be the session's;
-    older ones are passed over without reading their environment (most of a scan's cost).
+    ``since``: when the session began; processes started before it are passed over without
+    reading their environment (most of a scan's cost).
     """
     me = os.getpid()
     found: Dict[int, str] = {}
     if os.path.isdir("/proc/self"):
         needle = b"\0" + marker + b"\0"
-        for pid in _proc_pids():
+        for pid in _proc_pids() if since is None else since.candidates():
             if pid == me:
                 continue
-            if born is not None and _proc_start(pid) < born:
+            if since is not None and _proc_start(pid) < since.ticks:
                 continue
             st = _proc_stat(pid)
             if st is None or st[0] in ("Z", "X"):
@@ -395,11 +447,11 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _kill_all(marker: bytes, sid: Optional[int], born: Optional[int] = None) -> List[str]:
+def _kill_all(marker: bytes, sid: Optional[int], since: Optional[_Since] = None) -> List[str]:
     """SIGTERM everything of the session, SIGKILL what is left 0.5 s later; describe them."""
     killed: List[str] = []
     for _ in range(3):  # a dying parent may still fork; look again
-        procs = _find_session_processes(marker, sid, born)
+        procs = _find_session_processes(marker, sid, since)
         if not procs:
             break
         for pid in procs:
@@ -452,12 +504,36 @@ def _status_of(proc: Any) -> int:
 
 
 def _wait_exit(proc: Any, seconds: float) -> Optional[int]:
+    """The shell's exit status once it ends within ``seconds``, else None; never reaps."""
+    status = _peek_exit(proc)
+    if status is not None:
+        return status
+    pidfd = _open_pidfd(int(proc.pid))
+    if pidfd is not None:
+        # Readable when the process ends: no polling interval between its exit and ours.
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(seconds * 1000.0)
+        finally:
+            os.close(pidfd)
+        return _peek_exit(proc)
     deadline = time.monotonic() + seconds
     while True:
         status = _peek_exit(proc)
         if status is not None or time.monotonic() >= deadline:
             return status
         time.sleep(0.001)
+
+
+def _open_pidfd(pid: int) -> Optional[int]:
+    opener = getattr(os, "pidfd_open", None)  # Linux 5.3+, Python 3.9+
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:  # an older kernel, or the process is already reaped
+        return None
 
 
 def _dispose(proc: Any) -> None:
@@ -483,7 +559,7 @@ class _Resources:
         self.marker = marker
         self.dirs = dirs
         self.logs = logs
-        self.born = _ticks_now() - _CLOCK_TICKS  # every shell of the session starts after this
+        self.since = _Since()  # every shell of the session starts after this
         self.proc: Any = None
         self.closed = False
         self.final_log: Optional[bytes] = None
@@ -507,7 +583,7 @@ class _Resources:
                         _wait_exit(proc, 1.0)
             # The shell is a zombie now, not reaped: its pid cannot be reused, so matching on
             # its session id cannot hit a stranger.
-            killed = _kill_all(self.marker, sid, self.born)
+            killed = _kill_all(self.marker, sid, self.since)
             if proc is not None:
                 _dispose(proc)
         finally:
