@@ -55,6 +55,26 @@ class _Outcome:
     result: Result
 
 
+@dataclass
+class _EarlyShell:
+    """A file's shell, started while the file before it still runs (see start_shell_early)."""
+
+    nodeid: str
+    session: Session
+    cwd: str
+    env: Dict[str, str]
+
+
+_EARLY_KEY = pytest.StashKey[Optional[_EarlyShell]]()
+
+
+def _close_early_shell(config: pytest.Config) -> None:
+    early = config.stash.get(_EARLY_KEY, None)
+    config.stash[_EARLY_KEY] = None
+    if early is not None:
+        early.session.close()
+
+
 class RunbookFile(pytest.Module):
     """One Markdown runbook: parses it, then lends its single session to its items in order.
 
@@ -175,17 +195,68 @@ class RunbookFile(pytest.Module):
                 self._workdir = base
         return self._workdir
 
+    def _session_env(self) -> Dict[str, str]:
+        env = dict(os.environ)
+        # pytest's own per-phase marker would differ between an early start and now.
+        env.pop("PYTEST_CURRENT_TEST", None)
+        env.update(self.document.options.env)
+        env.update(self.config.stash[SETTINGS_KEY].env)
+        return env
+
+    def _session_shell(self) -> Tuple[str, ...]:
+        shell = self.document.options.shell
+        return shell if Path(shell[0]).name == "bash" else ("bash",)
+
     def shell_session(self) -> Session:
         if self._shell is None:
-            env = dict(os.environ)
-            env.update(self.document.options.env)
-            env.update(self._settings.env)
-            shell = self.document.options.shell
-            session_shell = shell if Path(shell[0]).name == "bash" else ("bash",)
+            cwd, env = self.workdir(), self._session_env()
+            early = self.config.stash.get(_EARLY_KEY, None)
+            if early is not None and early.nodeid == self.nodeid:
+                self.config.stash[_EARLY_KEY] = None
+                if early.cwd == cwd and early.env == env:
+                    self._shell = early.session
+                    return early.session
+                early.session.close()  # a fixture changed the environment since: start afresh
             self._shell = Session(
-                cwd=self.workdir(), shell=session_shell, env=env, columns=self._settings.columns
+                cwd=cwd, shell=self._session_shell(), env=env, columns=self._settings.columns
             )
         return self._shell
+
+    def start_shell_early(self) -> None:
+        """Start this file's shell while the previous file's last cell runs.
+
+        The shell's own start-up (about 2 ms of bash) then overlaps pytest's work on the other
+        core instead of delaying this file's first cell. Adopted by ``shell_session`` only if
+        the directory and environment are still the same; otherwise it is closed unused.
+        """
+        stale = self.config.stash.get(_EARLY_KEY, None)
+        if stale is not None:
+            if stale.nodeid == self.nodeid:
+                return
+            stale.session.close()  # its file never ran a cell
+            self.config.stash[_EARLY_KEY] = None
+        if not self.document.cells:
+            return
+        raw = self.document.options.cwd
+        if raw == "tmp":
+            return  # the directory is made (and owned) by the file's own setup
+        base = str(self.path.parent)
+        cwd = os.path.normpath(os.path.join(base, os.path.expanduser(raw))) if raw else base
+        if not os.path.isdir(cwd):
+            return
+        env = self._session_env()
+        settings = self.config.stash[SETTINGS_KEY]
+        try:
+            session = Session(
+                cwd=cwd, shell=self._session_shell(), env=env, columns=settings.columns
+            )
+        except OSError:
+            return  # the file's first cell will report it
+        session.prestart()
+        if _EARLY_KEY not in self.config.stash:  # once per run: close one never adopted
+            config = self.config
+            config.add_cleanup(lambda: _close_early_shell(config))
+        self.config.stash[_EARLY_KEY] = _EarlyShell(self.nodeid, session, cwd, env)
 
     # -- which cells run as prerequisites -----------------------------------------------
 
@@ -682,6 +753,13 @@ class RunbookItem(pytest.Item):
     def setup(self) -> None:
         file = self.parent
         cell = self.cell
+        following = self.next_item
+        if (
+            isinstance(following, RunbookItem)
+            and following.parent is not file
+            and not any(mark.name in _MAY_SKIP for mark in following.iter_markers())
+        ):
+            following.parent.start_shell_early()
         if hasattr(self, "_request"):
             self._check_fixtures_exist()
             self._request._fillfixtures()

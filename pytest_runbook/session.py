@@ -71,7 +71,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .terminal import SpawnedShell, spawn_shell
+from .terminal import spawn_shell
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ __rb_z() {
 }
 """
 
-# A shell started by posix_spawn starts in our directory: move it, leaving OLDPWD as it was.
+# The shell moves to its directory itself (posix_spawn cannot), leaving OLDPWD as it was.
 _CD_FIRST = r"""
 __rb_o=${OLDPWD-} __rb_os=${OLDPWD+x}
 cd -P -- @CWD@ || exit 97
@@ -725,6 +725,8 @@ class Session:
         self._stray = bytearray()
         self._seq = 0
         self._spawned = False
+        self._starting: Optional[_Cell] = None  # the setup line sent, its END not yet seen
+        self._init_path = ""
         self._restarted = False
         self._lost_note = ""
         self._err_trap_seen = False
@@ -961,6 +963,15 @@ class Session:
         self._seq += 1
         return self._seq
 
+    def prestart(self) -> None:
+        """Start the shell now without waiting for it: it starts up while the caller works.
+
+        The first cell then finds it ready.  Errors are left for that cell to report.
+        """
+        if self._proc is None and not self._spawned and not self._res.closed:
+            with contextlib.suppress(OSError):
+                self._spawn_start()
+
     def _ensure_shell(self) -> List[str]:
         if self._res.closed:
             raise RuntimeError("the runbook session is closed")
@@ -973,17 +984,37 @@ class Session:
                     f"{self._lost_note or 'the previous one ended'}; state from earlier cells "
                     "(variables, functions, aliases, working directory) was lost."
                 )
-            self._spawn()
+            self._spawn_start()
+        if self._starting is not None:
+            self._spawn_finish()
         return notes
 
-    def _spawn(self) -> None:
+    def _spawn_start(self) -> None:
+        """Spawn the shell with its setup; ``_spawn_finish`` waits until it has run."""
+        # posix_spawn starts the shell in our directory; pexpect's start is harmless to repeat.
+        init = _CD_FIRST.replace("@CWD@", _q(self._cwd))
+        init += _BASH_INIT if self._kind == "bash" else _POSIX_INIT
+        init = (
+            init.replace("@NONCE@", self._nonce.decode())
+            .replace("@TOK@", self._tok)
+            .replace("@DIR@", _q(self._celldir))
+        )
+        seq = self._next_seq()
+        ready = f"{{ __rb_a {seq} 0 0 0; __rb_z E {seq}; }} 2>/dev/null\n"
+        path = os.path.join(self._celldir, f"init{secrets.token_hex(4)}.sh")
+        self._init_path = path
         if self._kind == "bash":
-            args = ["--noprofile", "--norc", "--noediting", *self._argv[1:]]
+            # bash reads its setup as its rc file: no line to send, no echo to wait for.
+            _write_file(path, (init + ready).encode())
+            args = ["--noprofile", "--rcfile", path, "--noediting", *self._argv[1:]]
         else:
+            _write_file(path, init.encode())
             args = [*self._argv[1:], "-i"]
         try:
             proc = spawn_shell([self._argv[0], *args], self._env, self._cwd, _ROWS, self._columns)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             raise OSError(f"cannot start the shell {self._argv!r}: {exc}") from exc
         self._proc = proc
         self._res.proc = proc
@@ -993,27 +1024,25 @@ class Session:
         if _LINUX:
             self._poller = select.poll()
             self._poller.register(self._fd, select.POLLIN)
-            try:
-                self._slave = os.readlink(f"/proc/{proc.pid}/fd/0")
-            except OSError:
-                self._slave = ""
+            self._slave = getattr(proc, "slave_name", "")
+            if not self._slave:
+                try:
+                    self._slave = os.readlink(f"/proc/{proc.pid}/fd/0")
+                except OSError:
+                    self._slave = ""
         self._buf = bytearray()
-        init = _BASH_INIT if self._kind == "bash" else _POSIX_INIT
-        if isinstance(proc, SpawnedShell) and proc.needs_cd:
-            init = _CD_FIRST.replace("@CWD@", _q(self._cwd)) + init
-        init = (
-            init.replace("@NONCE@", self._nonce.decode())
-            .replace("@TOK@", self._tok)
-            .replace("@DIR@", _q(self._celldir))
-        )
-        path = os.path.join(self._celldir, f"init{secrets.token_hex(4)}.sh")
-        _write_file(path, init.encode())
-        seq = self._next_seq()
-        src = "builtin source" if self._kind == "bash" else "."
-        line = f"{src} {_q(path)}; {{ __rb_a {seq} 0 0 0; __rb_z E {seq}; }} 2>/dev/null\n"
-        cell = _Cell(self._nonce, seq, None, ())
+        self._starting = _Cell(self._nonce, seq, None, ())
+        if self._kind != "bash":
+            try:
+                self._send(f". {_q(path)}; {ready}".encode("utf-8", "surrogateescape"))
+            except BaseException:
+                self._drop_shell("it failed to start")
+                raise
+
+    def _spawn_finish(self) -> None:
+        cell, proc = self._starting, self._proc
+        assert cell is not None
         try:
-            self._send(line.encode("utf-8", "surrogateescape"))
             deadline = time.monotonic() + 15.0
             while True:
                 self._parse(cell, None)
@@ -1030,7 +1059,9 @@ class Session:
             self._drop_shell("it failed to start")
             raise
         finally:
-            os.unlink(path)
+            with contextlib.suppress(OSError):
+                os.unlink(self._init_path)  # read by now, or never to be read
+        self._starting = None
         self._tattr = termios.tcgetattr(self._fd)
 
     def _drop_shell(self, why: str) -> None:
@@ -1039,6 +1070,7 @@ class Session:
         self._res.proc = None
         self._fd = -1
         self._outstanding = None
+        self._starting = None
         self._poller = None
         self._lost_note = why
         if proc is not None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import struct
 import sys
 import termios
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pexpect
 
@@ -55,11 +56,10 @@ def _prepare_child() -> None:
 class SpawnedShell:
     """A process on a PTY master: the part of ``pexpect.spawn``'s interface a session uses."""
 
-    needs_cd = True  # started in our directory, not the one asked for
-
-    def __init__(self, pid: int, master_fd: int) -> None:
+    def __init__(self, pid: int, master_fd: int, slave_name: str) -> None:
         self.pid = pid
         self.child_fd = master_fd
+        self.slave_name = slave_name
         self.exitstatus: Optional[int] = None
         self.signalstatus: Optional[int] = None
         self.terminated = False
@@ -139,7 +139,8 @@ def spawn_shell(
     """Start ``argv`` as a session leader whose controlling terminal is a new PTY.
 
     Returns a ``SpawnedShell`` on Linux, a ``pexpect.spawn`` elsewhere (same interface);
-    only the latter starts in ``cwd``.  Raises ``OSError`` when the program cannot be started.
+    only the latter starts in ``cwd``, so the caller moves the shell there itself.
+    Raises ``OSError`` when the program cannot be started.
     """
     # Checked here, not in the child: ptyprocess's child would raise from its chdir and go on
     # running a copy of pytest on the terminal.
@@ -147,7 +148,7 @@ def spawn_shell(
         raise OSError(f"the directory {cwd!r} does not exist")
     if not fast_spawn_available():
         return _pexpect_spawn(argv, env, cwd, rows, columns)
-    program = argv[0] if os.sep in argv[0] else pexpect.which(argv[0], env=dict(env))
+    program = _find_program(argv[0], env.get("PATH", os.defpath))
     if not program:
         raise OSError(f"{argv[0]!r} was not found on PATH")
     master, slave = os.openpty()
@@ -162,7 +163,7 @@ def spawn_shell(
             (os.POSIX_SPAWN_DUP2, 0, 2),
         ]
         # posix_spawn cannot change directory (Python exposes no addchdir): the caller's
-        # first command to the shell must be a `cd` (see ``SpawnedShell.needs_cd``).
+        # first command to the shell must be a `cd`.
         pid = os.posix_spawn(
             program,
             list(argv),
@@ -177,7 +178,23 @@ def spawn_shell(
         raise
     finally:
         os.close(slave)
-    return SpawnedShell(pid, master)
+    return SpawnedShell(pid, master, name)
+
+
+_FOUND: Dict[Tuple[str, str], str] = {}
+
+
+def _find_program(name: str, path: str) -> Optional[str]:
+    """``name`` resolved on ``path``; remembered, as every file of a run asks the same."""
+    if os.sep in name:
+        return name
+    found = _FOUND.get((name, path))
+    if found is None or not os.access(found, os.X_OK):
+        found = shutil.which(name, path=path)
+        if found is None:
+            return None
+        _FOUND[(name, path)] = found
+    return found
 
 
 def _pexpect_spawn(
