@@ -65,14 +65,14 @@ class _EarlyShell:
     env: Dict[str, str]
 
 
-_EARLY_KEY = pytest.StashKey[Optional[_EarlyShell]]()
+# By file node id; at most two: the file about to run its first cell and the one after it.
+_EARLY_KEY = pytest.StashKey[Dict[str, _EarlyShell]]()
 
 
-def _close_early_shell(config: pytest.Config) -> None:
-    early = config.stash.get(_EARLY_KEY, None)
-    config.stash[_EARLY_KEY] = None
-    if early is not None:
-        early.session.close()
+def _close_early_shells(config: pytest.Config, keep: Tuple[str, ...] = ()) -> None:
+    early = config.stash.get(_EARLY_KEY, {})
+    for nodeid in [n for n in early if n not in keep]:
+        early.pop(nodeid).session.close()  # its file never ran a cell
 
 
 class RunbookFile(pytest.Module):
@@ -210,9 +210,8 @@ class RunbookFile(pytest.Module):
     def shell_session(self) -> Session:
         if self._shell is None:
             cwd, env = self.workdir(), self._session_env()
-            early = self.config.stash.get(_EARLY_KEY, None)
-            if early is not None and early.nodeid == self.nodeid:
-                self.config.stash[_EARLY_KEY] = None
+            early = self.config.stash.get(_EARLY_KEY, {}).pop(self.nodeid, None)
+            if early is not None:
                 if early.cwd == cwd and early.env == env:
                     self._shell = early.session
                     return early.session
@@ -222,20 +221,20 @@ class RunbookFile(pytest.Module):
             )
         return self._shell
 
-    def start_shell_early(self) -> None:
+    def start_shell_early(self, current: RunbookFile) -> None:
         """Start this file's shell while the previous file's last cell runs.
 
         The shell's own start-up (about 2 ms of bash) then overlaps pytest's work on the other
         core instead of delaying this file's first cell. Adopted by ``shell_session`` only if
         the directory and environment are still the same; otherwise it is closed unused.
         """
-        stale = self.config.stash.get(_EARLY_KEY, None)
-        if stale is not None:
-            if stale.nodeid == self.nodeid:
-                return
-            stale.session.close()  # its file never ran a cell
-            self.config.stash[_EARLY_KEY] = None
-        if not self.document.cells:
+        config = self.config
+        if _EARLY_KEY not in config.stash:
+            config.stash[_EARLY_KEY] = {}
+            config.add_cleanup(lambda: _close_early_shells(config))  # -x, interrupted, ...
+        early = config.stash[_EARLY_KEY]
+        _close_early_shells(config, keep=(self.nodeid, current.nodeid))
+        if self.nodeid in early or not self.document.cells:
             return
         raw = self.document.options.cwd
         if raw == "tmp":
@@ -253,10 +252,7 @@ class RunbookFile(pytest.Module):
         except OSError:
             return  # the file's first cell will report it
         session.prestart()
-        if _EARLY_KEY not in self.config.stash:  # once per run: close one never adopted
-            config = self.config
-            config.add_cleanup(lambda: _close_early_shell(config))
-        self.config.stash[_EARLY_KEY] = _EarlyShell(self.nodeid, session, cwd, env)
+        early[self.nodeid] = _EarlyShell(self.nodeid, session, cwd, env)
 
     # -- which cells run as prerequisites -----------------------------------------------
 
@@ -759,7 +755,7 @@ class RunbookItem(pytest.Item):
             and following.parent is not file
             and not any(mark.name in _MAY_SKIP for mark in following.iter_markers())
         ):
-            following.parent.start_shell_early()
+            following.parent.start_shell_early(file)
         if hasattr(self, "_request"):
             self._check_fixtures_exist()
             self._request._fillfixtures()

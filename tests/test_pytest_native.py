@@ -3,6 +3,8 @@ teardown cells, live output, transcripts, junit and ini options."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 # Every cell touches a marker file named after itself, so a test can tell which cells ran
@@ -774,3 +776,122 @@ def test_failing_deselected_teardown_cell_is_a_teardown_error(
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+# -- one shell per file, the next one started early -----------------------------------------
+
+
+def test_each_file_has_its_own_shell_even_when_started_early(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # The second file's shell starts while the first file's last cell runs; its fixture
+    # changes the environment after that, so the early shell must not be the one used.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def which_file(request, tmp_path_factory):
+            mp = pytest.MonkeyPatch()
+            mp.setenv("SET_BY_FIXTURE", request.node.path.name)
+            yield
+            mp.undo()
+        """
+    )
+    runbook(
+        """
+        ```sh {name=a1}
+        export LEAKED=from-a
+        echo "a pid $$" > pids
+        ```
+
+        ```sh {name=a2}
+        cd /
+        ```
+        """,
+        "a.md",
+    )
+    runbook(
+        """
+        ---
+        fixtures: [which_file]
+        ---
+
+        ```sh {name=b1}
+        echo "${LEAKED-unset} $SET_BY_FIXTURE $PWD" | sed "s#$(pwd -P)#HERE#"
+        echo "b pid $$" >> ../pids
+        ```
+
+        ```output
+        unset b.md HERE
+        ```
+        """,
+        "sub/b.md",
+    )
+    runbook(
+        """
+        ```sh {name=c1}
+        echo "${LEAKED-unset} $PWD" | sed "s#$(pwd -P)#HERE#"
+        echo "c pid $$" >> pids
+        ```
+
+        ```output
+        unset HERE
+        ```
+        """,
+        "c.md",
+    )
+    result = pytester.runpytest("a.md", "sub/b.md", "c.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    pids = (pytester.path / "pids").read_text().split("\n")
+    assert len({line.split()[-1] for line in pids if line}) == 3, pids
+
+
+def _processes_in(directory: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.readlink(f"/proc/{pid}/cwd") == directory:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inspects /proc")
+def test_a_shell_started_early_for_a_file_that_never_runs_is_closed(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    later = str((pytester.path / "later").resolve())
+    pytester.makeconftest(
+        f"""
+        from test_pytest_native import _processes_in
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call":  # b.md's shell was started during a.md's last cell
+                with open("seen", "w") as f:
+                    f.write(str(len(_processes_in({later!r}))))
+        """
+    )
+    pytester.syspathinsert(os.path.dirname(__file__))
+    runbook(
+        """
+        ```sh {name=fails}
+        false
+        ```
+        """,
+        "a.md",
+    )
+    runbook(
+        """
+        ```sh {name=never}
+        touch ran-never
+        ```
+        """,
+        "later/b.md",
+    )
+    result = pytester.runpytest("a.md", "later/b.md", "-x", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    assert not os.path.exists(os.path.join(later, "ran-never"))
+    assert (pytester.path / "seen").read_text() == "1"
+    assert _processes_in(later) == []  # closed when the run stopped, not left to the GC

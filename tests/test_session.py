@@ -109,10 +109,14 @@ def test_shell_starts_as_a_terminal_would_start_it(tmp_path: Path, spawner: str)
         # Python ignores SIGPIPE; a terminal's shell does not: `head` ends `yes` quietly.
         r = run(s, 'yes | head -n 1; echo "${PIPESTATUS[*]}"', errexit=False)
         assert r.output == "y\n141 0\n"
-        assert run(s, "grep -E '^SigIgn' /proc/self/status", errexit=False).output in (
-            "SigIgn:\t0000000000000000\n",
-            "SigIgn:\t0000000180000000\n",  # glibc's posix_spawn ignores its own 32 and 33
-        ) or not LINUX
+        assert (
+            run(s, "grep -E '^SigIgn' /proc/self/status", errexit=False).output
+            in (
+                "SigIgn:\t0000000000000000\n",
+                "SigIgn:\t0000000180000000\n",  # glibc's posix_spawn ignores its own 32 and 33
+            )
+            or not LINUX
+        )
     finally:
         s.close()
 
