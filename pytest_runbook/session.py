@@ -1360,7 +1360,21 @@ class Session:
             pass
 
     def _output(self, cell: _Cell) -> str:
-        return _untrace(b"".join(cell.chunks)).decode("utf-8", "surrogateescape")
+        raw = _untrace(self._drop_own_trace(b"".join(cell.chunks)))
+        return raw.decode("utf-8", "surrogateescape")
+
+    def _drop_own_trace(self, raw: bytes) -> bytes:
+        """Under ``set -x`` bash traces the command that runs the cell (``+ builtin source
+        .../cell.sh``, after ``+ builtin cd -- DIR`` for a ``cwd=``): ours, not the cell's.
+        Only our line runs at the top level; the cell's own commands trace one ``+`` deeper."""
+        celldir = self._celldir.encode("utf-8", "surrogateescape")
+        while raw.startswith(b"+\x0e "):
+            eol = raw.find(b"\n")
+            line = raw if eol < 0 else raw[:eol]
+            if celldir not in line and not line.startswith(b"+\x0e builtin cd -- "):
+                break
+            raw = b"" if eol < 0 else raw[eol + 1 :]
+        return raw
 
     def _finish(self, cell: _Cell, t0: float, path: str, notes: List[str]) -> Result:
         self._restore_tty()
@@ -1370,7 +1384,8 @@ class Session:
         except ValueError:
             status = None
         flags = fields[1].decode("ascii", "replace")
-        raw = _untrace(b"".join(cell.chunks))
+        self._quiet_calls = "x" not in flags
+        raw = _untrace(self._drop_own_trace(b"".join(cell.chunks)))
         output = raw.decode("utf-8", "surrogateescape")
         incomplete = False
         where = path.encode("utf-8", "surrogateescape") + b": line "

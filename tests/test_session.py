@@ -121,6 +121,19 @@ def test_shell_starts_as_a_terminal_would_start_it(tmp_path: Path, spawner: str)
         s.close()
 
 
+def test_xtrace_left_on_shows_only_the_cells_commands(session: Session, tmp_path: Path) -> None:
+    # Our own calls around a cell must never show up in a trace, whether xtrace was
+    # turned on by this cell or is still on from an earlier one.
+    assert run(session, "echo before").output == "before\n"
+    assert run(session, "set -x").output == ""
+    assert run(session, "echo hi").output == "+ echo hi\nhi\n"
+    assert run(session, "echo hi", exports={"A": "b"}).output == "+ echo hi\nhi\n"
+    assert run(session, "echo hi", cwd=str(tmp_path)).output == "+ echo hi\nhi\n"
+    assert run(session, "print('py')", interpreter=("python3",)).output == "py\n"
+    assert run(session, "set +x").output == "+ set +x\n"
+    assert run(session, "echo done").output == "done\n"
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
