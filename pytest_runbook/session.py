@@ -730,6 +730,9 @@ class Session:
         self._restarted = False
         self._lost_note = ""
         self._err_trap_seen = False
+        # Whether the shell is known to have xtrace off: our call to __rb_a then needs no
+        # `2>/dev/null` around it (which costs bash an open and nine more system calls).
+        self._quiet_calls = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -1134,7 +1137,11 @@ class Session:
         if cwd is not None:
             cmd = f"{'builtin' if bash else 'command'} cd -- {_q(self._resolve(cwd))} && {cmd}"
         post = f"__rb_z E {seq}" + (f" {ack}" if ack else "")
-        line = f"{{ {pre}; }} 2>/dev/null; {cmd}; {{ {post}; }} 2>/dev/null\n"
+        # The cell may turn xtrace on: the call after it always hides its trace.
+        quiet = self._quiet_calls and not save_trap and not exports and bash
+        self._quiet_calls = False  # known again when this cell's END arrives
+        start = f"{pre}; " if quiet else f"{{ {pre}; }} 2>/dev/null; "
+        line = f"{start}{cmd}; {{ {post}; }} 2>/dev/null\n"
         data = line.encode("utf-8", "surrogateescape")
         if len(data) > _MAX_LINE:
             raise ValueError(
