@@ -255,7 +255,34 @@ def bench_roundtrip(quick: bool) -> Dict[str, float]:
             numbers["big_bytes"] = len(result.output)
         finally:
             session.close()
+        numbers.update(_file_lifecycle(cwd, 30 if quick else 100))
     return numbers
+
+
+def _file_lifecycle(cwd: str, n: int) -> Dict[str, float]:
+    """What one file's shell costs us: starting it, its first cell, closing it (medians, ms).
+
+    ``start`` is what our process spends (the spawn); ``first`` is the first cell including
+    the wait for bash to start up, at once and after 5 ms of other work (as when a file's
+    shell was started early while the previous file finished).
+    """
+    from pytest_runbook.session import Session
+
+    phases: Dict[str, List[float]] = {"start": [], "first": [], "first_early": [], "close": []}
+    for i in range(n):
+        session = Session(cwd=cwd)
+        start = time.perf_counter()
+        session.prestart()
+        phases["start"].append(time.perf_counter() - start)
+        if i % 2:
+            time.sleep(0.005)
+        start = time.perf_counter()
+        session.run("true", timeout=10)
+        phases["first_early" if i % 2 else "first"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        session.close()
+        phases["close"].append(time.perf_counter() - start)
+    return {f"file_{k}_ms": statistics.median(v) * 1e3 for k, v in phases.items()}
 
 
 def bench_files(name: str, tools: Sequence[str], reps: int, scale: int = 1) -> List[Row]:
@@ -466,6 +493,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         out.append(
             f"- `true` round trip: median {roundtrip['true_median_ms']:.3f} ms, "
             f"p99 {roundtrip['true_p99_ms']:.3f} ms ({roundtrip['cells']:.0f} cells)"
+        )
+        out.append(
+            f"- one file's shell: start {roundtrip['file_start_ms']:.2f} ms of our time, first "
+            f"`true` cell {roundtrip['file_first_ms']:.2f} ms right after "
+            f"({roundtrip['file_first_early_ms']:.2f} ms when started 5 ms earlier), close "
+            f"{roundtrip['file_close_ms']:.2f} ms"
         )
         out.append(
             f"- `seq 1 2000000` ({roundtrip['big_bytes']:.0f} characters) through the session and "

@@ -1,9 +1,12 @@
-"""One persistent shell per Markdown file, driven through a PTY by pexpect.
+"""One persistent shell per Markdown file, on a PTY of its own.
 
 Protocol (see ``research/pexpect-shell-protocol.md`` for the measurements behind it):
 
-* The shell is spawned lazily with ``--noprofile --norc --noediting`` and a hermetic environment.
-  Output post-processing is off (``-opost``), so the terminal shows LF, never CRLF.
+* The shell is started by ``terminal.spawn_shell`` (posix_spawn on Linux, pexpect elsewhere)
+  with ``--noprofile --rcfile SETUP --noediting``, a hermetic environment and the signal
+  dispositions a terminal gives it; lazily, or early through ``prestart()`` so that bash starts
+  up while the caller works.  Output post-processing is off (``-opost``), so the terminal shows
+  LF, never CRLF.
 * Cells are never typed into the PTY (4095-byte line limit, TAB completion, history expansion,
   ``read`` eating the next line).  Each cell is written to a new 0600 file in a private 0700
   directory (on ``/dev/shm`` when possible) and one short line is sent: it prints a START
