@@ -249,8 +249,8 @@ class RunbookFile(pytest.Module):
             session = Session(
                 cwd=cwd, shell=self._session_shell(), env=env, columns=settings.columns
             )
-        except OSError:
-            return  # the file's first cell will report it
+        except (OSError, ValueError):
+            return  # only a head start: the file's first cell reports any problem itself
         session.prestart()
         early[self.nodeid] = _EarlyShell(self.nodeid, session, cwd, env)
 

@@ -128,9 +128,17 @@ def _inherited_fds() -> List[int]:
     return fds
 
 
+_FAST = {"works": True}  # until posix_spawn says it cannot (e.g. a libc without setsid)
+
+
 def fast_spawn_available() -> bool:
     """posix_spawn makes the terminal the child's controlling terminal on Linux only."""
-    return sys.platform.startswith("linux") and hasattr(os, "posix_spawn")
+    return (
+        _FAST["works"]
+        and sys.platform.startswith("linux")
+        and hasattr(os, "posix_spawn")
+        and hasattr(os, "POSIX_SPAWN_OPEN")
+    )
 
 
 def spawn_shell(
@@ -173,6 +181,11 @@ def spawn_shell(
             setsigmask=(),
             setsigdef=_DEFAULT_SIGNALS,
         )
+    except (NotImplementedError, TypeError):
+        # Python built against a libc without POSIX_SPAWN_SETSID (glibc < 2.26, old musl).
+        os.close(master)
+        _FAST["works"] = False
+        return _pexpect_spawn(argv, env, cwd, rows, columns)
     except BaseException:
         os.close(master)
         raise
