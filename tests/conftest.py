@@ -8,6 +8,11 @@ from typing import Any
 
 import pytest
 
+# Loaded here, once, before any in-process pytester run: pytester drops the modules a run
+# imported when it ends, and a PyYAML package imported afresh next to its cached C
+# extension fails ("could not determine a constructor for the tag None"; seen on 3.9).
+import pytest_runbook.items  # noqa: F401
+
 
 @pytest.fixture
 def runbook(pytester: pytest.Pytester) -> Any:
