@@ -144,6 +144,34 @@ _INCOMPLETE = (
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+# What interactive bash prints for errors that would end a script (see _fatal_expansion_error).
+_SESSION_ERROR = re.compile(
+    rb"^(?:[^\n:]*/)?(?P<shell>[^\n:/]+): (?P<what>[^\n:]+): (?P<message>[^\n]+)$", re.MULTILINE
+)
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_EXPANSION_ERRORS = frozenset(
+    {
+        b"unbound variable",
+        b"parameter null or not set",
+        b"parameter not set",
+        b"readonly variable",
+        b"invalid indirect expansion",
+        b"bad substitution",
+        b"bad array subscript",
+    }
+)
+_COMMAND_ERRORS = frozenset(
+    {b"command not found", b"No such file or directory", b"Permission denied", b"Is a directory"}
+)
+# `bash: cd: /x: No such file or directory` is a builtin's error: its status says it failed.
+_BASH_BUILTINS = frozenset(
+    b"""alias bg bind break builtin caller cd command compgen complete compopt continue declare
+    dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill
+    let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt
+    source suspend test times trap true type typeset ulimit umask unalias unset wait warning
+    coproc select function time""".split()
+)
+
 # -- shell-side helpers, defined once per shell ------------------------------------------------
 # __rb_a SEQ ERREXIT CWD SAVETRAP: print START, remember what the cell may change.
 # __rb_z KIND SEQ [ACK]: undo our per-cell settings, print END (or Resync) with $?, $-, token;
@@ -612,6 +640,8 @@ class _Cell:
         self.started = False
         self.fields: Optional[List[bytes]] = None
         self.chunks: List[bytes] = []
+        self.sourced = False  # the cell ran in the session shell itself (not interpreter=)
+        self.source = b""  # its text, when sourced
         self.on_output = on_output
         self.answers = [
             (re.compile(p), (t + "\n").encode("utf-8", "surrogateescape")) for p, t in answers
@@ -811,7 +841,8 @@ class Session:
         temp: List[str] = []
         try:
             path = os.path.join(self._celldir, f"cell{ext}")
-            _write_file(path, self._cell_bytes(source), reuse=True)
+            data = self._cell_bytes(source)
+            _write_file(path, data, reuse=True)
             use_errexit = errexit and interpreter is None and self._kind == "bash"
             # Saving the user's ERR trap costs a file write per cell: only once one exists.
             self._err_trap_seen = self._err_trap_seen or "ERR" in source
@@ -821,6 +852,9 @@ class Session:
                 seq, path, cwd, interpreter, use_errexit, save_trap, exports, temp, ack
             )
             cell = _Cell(self._nonce, seq, on_output, answer_list)
+            cell.sourced = interpreter is None and self._kind == "bash"
+            if cell.sourced:
+                cell.source = data
             if stdin:
                 cell.to_send.append(stdin.encode("utf-8", "surrogateescape"))
             self._send(line)
@@ -1427,6 +1461,16 @@ class Session:
                 "The cell turned on `set -e`; it was switched off again so that a later "
                 "failing command does not end the session."
             )
+        fatal = None
+        if cell.sourced and status == 0:
+            fatal = self._fatal_expansion_error(raw, cell.source)
+        if fatal is not None:
+            status = 1
+            notes.append(
+                f"bash reported `{fatal}`: in a script (and in Runme) that error ends the cell "
+                "with status 1. The session's interactive bash only skipped that command and "
+                "went on with the next one, so the cell fails here as it would there."
+            )
         return Result(
             output=output,
             status=status,
@@ -1434,6 +1478,36 @@ class Session:
             incomplete=incomplete,
             note=_join(notes),
         )
+
+    def _fatal_expansion_error(self, raw: bytes, source: bytes) -> Optional[str]:
+        """An error that ends a bash script but that interactive bash survives, if printed.
+
+        ``${VAR:?message}``, ``set -u`` with an unset variable, assigning to a readonly
+        variable, arithmetic errors: a script (Runme's cell) exits with status 1 there; our
+        interactive session drops just that command, runs the rest, and the cell's status is
+        its last command's.  Only the session's own messages count: ``bash: NAME: ...``
+        without a line number (a child ``bash -c`` adds ``line N:``, and its failure already
+        failed its command); a free-form ``${NAME:?message}`` counts when the cell has one.
+        """
+        prefix = os.path.basename(self._argv[0]).encode() + b": "
+        if prefix not in raw:
+            return None
+        for match in _SESSION_ERROR.finditer(raw):
+            if match.group("shell") != prefix[:-2]:
+                continue
+            what, message = match.group("what"), match.group("message")
+            if (
+                message in _EXPANSION_ERRORS
+                or b'(error token is "' in message
+                or (
+                    _IDENTIFIER.fullmatch(what) is not None
+                    and what not in _BASH_BUILTINS
+                    and message not in _COMMAND_ERRORS
+                    and (b"${" + what + b":?" in source or b"${" + what + b"?" in source)
+                )
+            ):
+                return match.group(0).decode("utf-8", "replace")
+        return None
 
     def _posix_syntax_error(
         self, cell: _Cell, path: str, t0: float, notes: List[str]

@@ -431,6 +431,49 @@ def test_python_only_runs_never_load_the_parser_or_session(pytester: pytest.Pyte
     result.assert_outcomes(passed=1)
 
 
+def test_errors_that_end_a_script_fail_the_cell(pytester: pytest.Pytester, runbook) -> None:
+    # Interactive bash only skips the command with `${VAR:?}`, `set -u` or a readonly
+    # assignment and goes on; a script (Runme's cell) stops with status 1.
+    runbook(
+        """
+        ```sh {name=guard}
+        echo "deploying to ${TARGET_ENV:?TARGET_ENV is required}"
+        echo deployed
+        ```
+
+        ```sh {name=nounset}
+        set -u
+        echo "$NOT_SET_ANYWHERE"
+        set +u
+        ```
+
+        ```sh {name=handled}
+        cd /nonexistent-dir || echo "fallback"
+        nosuchcommand-xyz || true
+        echo "bash: not: an error"
+        ```
+
+        ```output
+        bash: cd: /nonexistent-dir: No such file or directory
+        fallback
+        bash: nosuchcommand-xyz: command not found
+        bash: not: an error
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:1: cell 'guard' exit status 1",
+            "*bash reported `bash: TARGET_ENV: TARGET_ENV is required`: in a script (and in "
+            "Runme) that error ends the cell with status 1*",
+            "doc.md:6: cell 'nounset' exit status 1",
+            "*bash reported `bash: NOT_SET_ANYWHERE: unbound variable`*",
+        ]
+    )
+
+
 def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """
