@@ -45,9 +45,9 @@ Known differences from typing into a terminal: ``$LINENO`` counts lines within t
 syntax errors name the cell file (``<private dir>/cell.sh: line N: ...``; the plugin maps
 them back to the Markdown line); ``set -x`` lines would show one ``+`` too many (a sourced
 file is one level deeper), which an invisible marker in PS4 lets us remove; job start
-announcements
-(``[1] 123``) are not shown, but bash may still print ``[1]+ Done ...`` for a finished job,
-and ``Terminated`` when an interrupt escalated to SIGTERM.  Under errexit a failing
+announcements (``[1] 123``) and notices (``[1]+  Done  cmd``) are not shown, as in a script
+(so a ``jobs`` listing loses its finished jobs); bash may print ``Terminated`` when an
+interrupt escalated to SIGTERM.  Under errexit a failing
 ``$(...)`` stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap
 does not fire during errexit cells (it is put back afterwards).
 """
@@ -149,6 +149,12 @@ _SESSION_ERROR = re.compile(
     rb"^(?:[^\n:]*/)?(?P<shell>[^\n:/]+): (?P<what>[^\n:]+): (?P<message>[^\n]+)$", re.MULTILINE
 )
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_JOB_NOTICE = re.compile(
+    rb"^\[[0-9]+\][+ -] +(?:Done|Exit [0-9]+|Terminated|Killed|Hangup|Interrupt|Quit|Aborted"
+    rb"|Broken pipe|Alarm clock|Segmentation fault|User defined signal [12])"
+    rb"(?: \(core dumped\))?(?: {2,}| *$)[^\n]*\n?",
+    re.MULTILINE,
+)
 _EXPANSION_ERRORS = frozenset(
     {
         b"unbound variable",
@@ -1404,8 +1410,16 @@ class Session:
             pass
 
     def _output(self, cell: _Cell) -> str:
+        return self._cell_output(cell).decode("utf-8", "surrogateescape")
+
+    def _cell_output(self, cell: _Cell) -> bytes:
+        """What the cell printed, as a script would have printed it."""
         raw = _untrace(self._drop_own_trace(b"".join(cell.chunks)))
-        return raw.decode("utf-8", "surrogateescape")
+        if self._kind == "bash" and b"]" in raw:
+            # Job notices (`[1]+  Done  sleep 1`) are interactive bash's, printed between
+            # commands whenever a background job ended: a script never prints them.
+            raw = _JOB_NOTICE.sub(b"", raw)
+        return raw
 
     def _drop_own_trace(self, raw: bytes) -> bytes:
         """Under ``set -x`` bash traces the command that runs the cell (``+ builtin source
@@ -1429,7 +1443,7 @@ class Session:
             status = None
         flags = fields[1].decode("ascii", "replace")
         self._quiet_calls = "x" not in flags
-        raw = _untrace(self._drop_own_trace(b"".join(cell.chunks)))
+        raw = self._cell_output(cell)
         output = raw.decode("utf-8", "surrogateescape")
         incomplete = False
         where = path.encode("utf-8", "surrogateescape") + b": line "

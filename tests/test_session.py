@@ -134,6 +134,15 @@ def test_xtrace_left_on_shows_only_the_cells_commands(session: Session, tmp_path
     assert run(session, "echo done").output == "done\n"
 
 
+def test_job_notices_are_not_output(session: Session) -> None:
+    # Interactive bash announces finished jobs between commands; a script never does.
+    assert run(session, "sleep 0.1 &\nwait\necho waited").output == "waited\n"
+    assert run(session, "(sleep 0.2; echo from-job) &").output == ""
+    assert run(session, "sleep 0.4; echo later").output == "from-job\nlater\n"
+    assert run(session, "false &\nwait\nsleep 9 &\nkill %1\necho killed").output == "killed\n"
+    assert run(session, "sleep 3 &\njobs\nkill %1").output.startswith("[1]+  Running")
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
