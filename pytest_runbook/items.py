@@ -563,7 +563,8 @@ def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
         and not result.timed_out
         and not result.waiting_for_input
         and not result.incomplete
-        and result.shell_exited is None
+        # `exit N` ends the shell, and N is the cell's status, as in Runme's script; the
+        # next cell gets a fresh shell (with a note).
         and not result.replaced
         and exit_spec.accepts(result.status)
     )

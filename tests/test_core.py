@@ -199,6 +199,42 @@ def test_exit_in_a_cell_fails_and_next_cell_gets_fresh_shell(
     result.stdout.fnmatch_lines(["doc.md:1: cell 'leave' the shell exited with status 3*"])
 
 
+def test_exit_with_the_declared_status_passes_and_the_next_cell_starts_afresh(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # As in Runme's script: `exit N` is the cell's status. Ending the shell still costs the
+    # file its state, which the warning says.
+    runbook(
+        """
+        ```sh {name=early-out}
+        export KEPT=1
+        if true; then echo "nothing to do"; exit 0; fi
+        echo never
+        ```
+
+        ```sh {name=declared exit=1}
+        exit 1
+        ```
+
+        ```console
+        $ echo "KEPT=${KEPT:-unset}"
+        KEPT=unset
+        $ exit 3
+        [3]
+        $ echo "fresh again"
+        fresh again
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly", "-W", "default")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*doc.md:1: RunbookWarning: cell 'early-out': The shell exited with status 0 (`exit`*",
+        ]
+    )
+
+
 def test_fifteen_megabytes_against_ellipsis(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """

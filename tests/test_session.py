@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import sys
@@ -140,7 +141,8 @@ def test_job_notices_are_not_output(session: Session) -> None:
     assert run(session, "(sleep 0.2; echo from-job) &").output == ""
     assert run(session, "sleep 0.4; echo later").output == "from-job\nlater\n"
     assert run(session, "false &\nwait\nsleep 9 &\nkill %1\necho killed").output == "killed\n"
-    assert run(session, "sleep 3 &\njobs\nkill %1").output.startswith("[1]+  Running")
+    listing = run(session, "sleep 3 &\njobs -r\nkill %%").output
+    assert re.fullmatch(r"\[[0-9]+\]\+  Running +sleep 3 &\n", listing), listing
 
 
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
