@@ -298,6 +298,8 @@ _PROMPT_ENV = {
 }
 
 _CRAM_STATUS = re.compile(r"\[([0-9]+)\]")
+# `user@host:~$ ls`, `root@box:/# apt ...`, `% ls`, `(venv) $ pip`: prompts other than "$ ".
+_OTHER_PROMPT = re.compile(r"^(?:\([^)\s]+\) ?)?(?:[\w.@~:/-]+[$#]|\[[^\]\n]+\][$#]|\$|%) +\S")
 _markdown: Optional[MarkdownIt] = None
 _ts_runner: Optional[Tuple[str, ...]] = None
 
@@ -677,6 +679,14 @@ class _Parser:
             commands = self._console(lines, block)
             if not commands:
                 role = "doc"
+                prompt = next((t for t in lines if _OTHER_PROMPT.match(t)), None)
+                if prompt is not None:
+                    self.notice(
+                        block.fence_line,
+                        f"console block has no '$ ' command lines, so nothing in it runs; "
+                        f"{prompt[:60]!r} looks like a prompt: write each command as "
+                        "'$ command' (the output lines below it stay as they are)",
+                    )
 
         name_value = attrs.get("name")
         explicit = name_value is not None and _text(name_value) != ""

@@ -361,6 +361,19 @@ def test_output_in_a_list_item_does_not_belong_to_a_cell_outside() -> None:
     assert len(document.notices) == 1
 
 
+def test_console_block_with_another_prompt_is_a_notice() -> None:
+    document = doc(
+        "```console\nuser@host:~$ echo hi\nhi\n```\n\n"
+        "```console\n% ls\n```\n\n"
+        "```console\nBuilding... 50% done\n-> ok\n# a comment\n```\n"
+    )
+    assert document.cells == ()
+    assert [n.line for n in document.notices] == [0, 5]
+    assert "'user@host:~$ echo hi' looks like a prompt: write each command as '$ command'" in (
+        document.notices[0].message
+    )
+
+
 # -- console blocks -------------------------------------------------------------------------
 
 
