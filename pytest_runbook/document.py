@@ -118,6 +118,7 @@ class Command:
     expected_start: int  # first expected-output line in the file
     expected_end: int  # exclusive end of expected output (the ``[N]`` line is not included)
     exit: ExitSpec = ExitSpec()  # from a ``[N]`` line closing the output
+    status_line: Optional[int] = None  # that ``[N]`` line in the file, if there is one
 
 
 @dataclass(frozen=True)
@@ -891,9 +892,11 @@ class _Parser:
             while end > pos and not lines[end - 1].strip():
                 end -= 1
             exit_spec = _NO_STATUS
+            status_line: Optional[int] = None
             if end > pos:
                 status = _CRAM_STATUS.fullmatch(lines[end - 1].strip())
                 if status:
+                    status_line = block.content_start + end - 1
                     if int(status.group(1)) > 255:
                         raise RunbookError(
                             self.path,
@@ -913,6 +916,7 @@ class _Parser:
                     expected_start=block.content_start + pos,
                     expected_end=block.content_start + end,
                     exit=exit_spec,
+                    status_line=status_line,
                 )
             )
         return tuple(commands)

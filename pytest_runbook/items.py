@@ -346,7 +346,9 @@ class RunbookFile(pytest.Module):
                 result = self._located(session.collect(ticket), command.line)
                 outcomes.append(_Outcome(command, result))
                 self._remember(cell, result)
-                if not _finished_ok(result, command.exit):
+                if not _finished_ok(result, command.exit) and not (
+                    self._settings.update and _finished_but_for_status(result, command.exit)
+                ):
                     break
                 if not self._settings.update and _output_mismatch(
                     self, cell, command.expected, result, cwd
@@ -567,6 +569,20 @@ def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
         # next cell gets a fresh shell (with a note).
         and not result.replaced
         and exit_spec.accepts(result.status)
+    )
+
+
+def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:
+    """The command ran to its end in the same shell, with a status the document does not
+    expect: update mode can record that status."""
+    return (
+        result.status is not None
+        and not exit_spec.accepts(result.status)
+        and not result.timed_out
+        and not result.waiting_for_input
+        and not result.incomplete
+        and result.shell_exited is None
+        and not result.replaced
     )
 
 
@@ -941,7 +957,14 @@ class RunbookItem(pytest.Item):
         location = f"{file.display_path}:{command.line + 1}"
         cwd = file.cell_cwd(self.cell)
         mismatch = _output_mismatch(file, self.cell, command.expected, result, cwd)
-        if not _finished_ok(result, command.exit):
+        # Update mode records a changed status as cram -i does: `[N]` under the output.
+        new_status = (
+            self._updating is not None
+            and self.cell.block is not None
+            and _finished_but_for_status(result, command.exit)
+            and (command.status_line is not None or self.cell.options.exit == ExitSpec())
+        )
+        if not new_status and not _finished_ok(result, command.exit):
             self._fail(
                 f"command {_first_line(command.source)!r} failed: "
                 f"{_why(result, command.exit, self.cell.options.timeout)}",
@@ -951,13 +974,21 @@ class RunbookItem(pytest.Item):
                 command=command,
                 location=location,
             )
-        if mismatch is None:
+        if mismatch is None and not new_status:
             return None
         new_lines = None
-        if self._updating and self.cell.block is not None:
+        if mismatch is None:  # only the status changed: keep the output as written
+            new_lines = list(command.expected)
+        elif self._updating and self.cell.block is not None:
             new_lines = expected_for(result.output, file.substitutions(cwd), console=True)
         if new_lines is not None:
-            return command.expected_start, command.expected_end, new_lines
+            if not new_status:
+                return command.expected_start, command.expected_end, new_lines
+            end = command.expected_end if command.status_line is None else command.status_line + 1
+            if result.status:
+                new_lines.append(f"[{result.status}]")
+            return command.expected_start, end, new_lines
+        assert mismatch is not None
         self._fail(
             f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}"
             + (_UNWRITABLE_NOTE if self._updating else ""),

@@ -165,6 +165,61 @@ def test_console_commands_are_rewritten_one_by_one(pytester: pytest.Pytester) ->
     assert_second_run_clean(pytester, path, passed=1)
 
 
+def test_console_exit_statuses_are_recorded_as_cram_does(pytester: pytest.Pytester) -> None:
+    # A status that changed is written as `[N]` under the output (and `[N]` goes when the
+    # command now succeeds); the commands after it still run and are updated too. A cell's
+    # own exit= (not a `[N]` line) is the author's claim and is never rewritten.
+    path = write(
+        pytester,
+        md(
+            """
+            |```console
+            |$ echo one
+            |uno
+            |$ ls /nonexistent-dir-for-update
+            |$ echo two; sh -c 'exit 3'
+            |t[..]
+            |
+            |[4]
+            |$ true
+            |[1]
+            |$ echo end
+            |```
+            |
+            |```console {exit=1}
+            |$ true
+            |```
+            """
+        ),
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["runbook: 5 outputs updated in 1 file"])
+    assert path.read_bytes() == md(
+        """
+        |```console
+        |$ echo one
+        |one
+        |$ ls /nonexistent-dir-for-update
+        |ls: cannot access '/nonexistent-dir-for-update': No such file or directory
+        |[2]
+        |$ echo two; sh -c 'exit 3'
+        |t[..]
+        |[3]
+        |$ true
+        |$ echo end
+        |end
+        |```
+        |
+        |```console {exit=1}
+        |$ true
+        |```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+
+
 def test_update_new_inserts_output_blocks_where_cells_printed(pytester: pytest.Pytester) -> None:
     source = md(
         """
@@ -527,13 +582,6 @@ def test_failures_for_other_reasons_are_not_rewritten(pytester: pytest.Pytester)
         |old
         |```
         |
-        |```console
-        |$ echo first
-        |stale
-        |$ echo second; sh -c 'exit 4'
-        |stale
-        |```
-        |
         |```sh {name=declared exit=1}
         |echo declared; false
         |```
@@ -545,7 +593,7 @@ def test_failures_for_other_reasons_are_not_rewritten(pytester: pytest.Pytester)
     )
     path = write(pytester, source)
     result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=3)
+    result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*cell 'status' exit status 1*", "*timed out after 0.5 s*"])
     result.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file"])
     head, _, tail = source.rpartition(b"old\n```\n")
