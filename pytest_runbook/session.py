@@ -772,6 +772,7 @@ class Session:
         # Whether the shell is known to have xtrace off: our call to __rb_a then needs no
         # `2>/dev/null` around it (which costs bash an open and nine more system calls).
         self._quiet_calls = False
+        self._exported: Dict[str, str] = {}  # values exported into the current shell
 
     # -- public API --------------------------------------------------------------------------
 
@@ -843,6 +844,10 @@ class Session:
         for pattern, _text in answer_list:
             re.compile(pattern)  # a bad pattern is the caller's error, before anything runs
         notes = self._ensure_shell()
+        if exports:  # only values this shell does not hold yet (`$__` is often unchanged)
+            held = self._exported
+            exports = {k: v for k, v in exports.items() if held.get(k) != v}
+            held.update(exports)
         seq = self._next_seq()
         temp: List[str] = []
         try:
@@ -1077,6 +1082,7 @@ class Session:
                 except OSError:
                     self._slave = ""
         self._buf = bytearray()
+        self._exported = {}
         self._starting = _Cell(self._nonce, seq, None, ())
         if self._kind != "bash":
             try:
@@ -1181,7 +1187,7 @@ class Session:
             cmd = f"{'builtin' if bash else 'command'} cd -- {_q(self._resolve(cwd))} && {cmd}"
         post = f"__rb_z E {seq}" + (f" {ack}" if ack else "")
         # The cell may turn xtrace on: the call after it always hides its trace.
-        quiet = self._quiet_calls and not save_trap and not exports and bash
+        quiet = self._quiet_calls and bash
         self._quiet_calls = False  # known again when this cell's END arrives
         start = f"{pre}; " if quiet else f"{{ {pre}; }} 2>/dev/null; "
         line = f"{start}{cmd}; {{ {post}; }} 2>/dev/null\n"

@@ -145,6 +145,14 @@ def test_job_notices_are_not_output(session: Session) -> None:
     assert re.fullmatch(r"\[[0-9]+\]\+  Running +sleep 3 &\n", listing), listing
 
 
+def test_exports_reach_a_fresh_shell_again(session: Session) -> None:
+    # A value already exported is not sent again, until a new shell needs it.
+    assert run(session, "echo $A", exports={"A": "1"}).output == "1\n"
+    assert run(session, "echo $A; A=changed-by-cell", exports={"A": "1"}).output == "1\n"
+    assert run(session, "exit 0", exports={"A": "1"}).shell_exited == 0
+    assert run(session, "echo $A", exports={"A": "1"}).output == "1\n"
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
