@@ -3,7 +3,7 @@
 pexpect (ptyprocess) forks the whole Python process and runs Python in the child before exec.
 In a pytest process of 40-80 MB that costs 3-5 ms per shell, a third of a 10-cell file's
 time.  On Linux, ``posix_spawn`` (vfork + exec in glibc and musl) does the same job in about
-0.4 ms: the child calls ``setsid`` and then opens the terminal's slave, which makes it the
+0.5 ms: the child calls ``setsid`` and then opens the terminal's slave, which makes it the
 controlling terminal (Linux's rule for a session leader without one).  Elsewhere (macOS and
 the BSDs acquire a controlling terminal only through ``TIOCSCTTY``) pexpect spawns the shell.
 
