@@ -28,7 +28,9 @@ _BOM = "\ufeff"
 _REGEX_SPECIAL = frozenset(".^$*+?{}[]\\|()")
 # Characters a Markdown file cannot carry inside one line: a line break for the parser (\r),
 # a NUL (the file would read as binary).
-_UNWRITABLE = re.compile(r"[\x00\r]")
+# NUL and CR cannot stand in a Markdown line; bytes that are not UTF-8 (surrogate-escaped)
+# cannot be written to a UTF-8 file at all: such lines are written as `(re)` escapes.
+_UNWRITABLE = re.compile("[\x00\r\udc80-\udcff]")
 _CRAM_STATUS = re.compile(r"\[[0-9]+\]")
 
 
@@ -37,6 +39,8 @@ def _regex_char(char: str) -> str:
         return "\\" + char
     if (ord(char) < 0x20 and char != "\t") or char == "\x7f":
         return f"\\x{ord(char):02x}"
+    if "\udc80" <= char <= "\udcff":  # an undecodable byte, as the session keeps it
+        return f"\\u{ord(char):04x}"
     return char
 
 

@@ -510,6 +510,41 @@ def test_output_the_matcher_would_misread_is_written_escaped(pytester: pytest.Py
     assert_second_run_clean(pytester, path, passed=2)
 
 
+def test_bytes_that_are_not_utf8_are_written_as_escapes(pytester: pytest.Pytester) -> None:
+    # The Markdown file stays UTF-8: undecodable bytes become \udcXX escapes in a (re) line.
+    path = write(
+        pytester,
+        md(
+            """
+            |```sh {name=bin}
+            |printf 'head \\xff\\xfe tail\\n'; echo fine
+            |```
+            |
+            |```output
+            |nope
+            |```
+            """
+        ),
+    )
+    path.with_name("other.md").write_bytes(md("|```sh\n|echo other\n|```\n|```output\n|x\n|```"))
+    result = pytester.runpytest("doc.md", "other.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["runbook: 2 outputs updated in 2 files"])
+    assert path.read_bytes() == md(
+        r"""
+        |```sh {name=bin}
+        |printf 'head \xff\xfe tail\n'; echo fine
+        |```
+        |
+        |```output
+        |head \udcff\udcfe tail (re)
+        |fine
+        |```
+        """
+    )
+    assert_second_run_clean(pytester, path, passed=1)
+
+
 def test_session_paths_are_written_as_placeholders(pytester: pytest.Pytester) -> None:
     (pytester.path / "sub").mkdir()
     path = write(
