@@ -291,7 +291,11 @@ def _glob_variant(pieces: List[str]) -> Callable[[str], bool]:
 def _show(text: str, limit: int = 120) -> str:
     """Quote a line for a reason; repr() only when needed, so regexes keep single backslashes."""
     text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return f"'{text}'" if text.isprintable() else repr(text)
+    if text.isprintable():
+        return f"'{text}'"
+    # Undecodable bytes (surrogate-escaped) as the \xNN they were, as the diff shows them.
+    shown = repr(text)
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", shown)
 
 
 def _segments(lines: List[_Line]) -> List[List[_Line]]:

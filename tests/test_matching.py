@@ -658,3 +658,9 @@ def test_property_segment_search_agrees_with_backtracking(
         pattern.pop()
     expected_result = reference_exact(pattern, actual)
     assert (check(pattern, "".join(f"{line}\n" for line in actual)) is None) == expected_result
+
+
+def test_reason_shows_undecodable_bytes_as_the_diff_does() -> None:
+    mismatch = check(["nope"], "head \udcff\udcfe tail\n")
+    assert mismatch is not None
+    assert "'head \\xff\\xfe tail'" in mismatch.reason, mismatch.reason
