@@ -780,7 +780,12 @@ class _Parser:
             return "script", chosen
         if declared is not None:
             return "script", declared
-        if shebang is not None:
+        # A shebang picks the program of a block that may run: a bare fence or a language
+        # with a known interpreter (shells are handled above). It does not make `text`,
+        # `yaml`, `json` or an unknown language run: those show files and are documentation.
+        if shebang is not None and (
+            language == "" or language in _INTERPRETERS or language in _TYPESCRIPT
+        ):
             return "script", shebang
         name = attrs.get("name")
         if runme_style or (name is not None and _text(name) != ""):

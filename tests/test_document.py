@@ -90,7 +90,43 @@ def test_shebang_makes_a_script_cell_and_keeps_the_line() -> None:
     assert cell.kind == "script"
     assert cell.interpreter == ("/usr/bin/env", "python3", "-u")
     assert cell.source == "#!/usr/bin/env python3 -u\nprint(1)"
-    assert one("```text\n#!/bin/sh\necho\n```\n").interpreter == ("/bin/sh",)
+
+
+@pytest.mark.parametrize(
+    "language", ["text", "txt", "yaml", "yml", "json", "toml", "log", "plaintext", "go", "diff"]
+)
+def test_shebang_does_not_make_a_documentation_block_run(language: str) -> None:
+    # These show a file's content; the reference lists them as documentation.
+    text = f"```{language}\n#!/usr/bin/env bash\necho ran\n```\n"
+    assert doc(text).cells == ()
+    assert doc(f"```{language}\n#!/usr/bin/env foo\na: 1\n```\n").cells == ()
+    with_output = f"```{language}\n#!/bin/sh\necho\n```\n```output\nhi\n```\n"
+    assert doc(with_output).cells == ()
+
+
+def test_output_block_starting_with_a_shebang_is_expected_output() -> None:
+    assert doc("```sh {name=a}\necho\n```\n```output\n#!/bin/sh\n```\n").cells[0].expected
+
+
+@pytest.mark.parametrize(
+    ("info", "kind", "interpreter"),
+    [
+        ("", "script", ("/usr/bin/env", "python3")),
+        ("{name=x}", "script", ("/usr/bin/env", "python3")),
+        ('{"id":"01HNQWVXY92G9KC9VYB17EMNR4"}', "script", ("/usr/bin/env", "python3")),
+        ("sh", "script", ("/usr/bin/env", "python3")),
+        ("zsh {name=x}", "script", ("/usr/bin/env", "python3")),
+        ("python", "script", ("/usr/bin/env", "python3")),
+        ("js", "script", ("/usr/bin/env", "python3")),
+        ("ts", "script", ("/usr/bin/env", "python3")),
+        ("text {interpreter=python3}", "script", ("python3",)),
+    ],
+)
+def test_shebang_still_picks_the_program_of_a_block_that_runs(
+    info: str, kind: str, interpreter: Any
+) -> None:
+    cell = one(f"```{info}\n#!/usr/bin/env python3\nprint(1)\n```\n")
+    assert (cell.kind, cell.interpreter) == (kind, interpreter)
 
 
 @pytest.mark.parametrize(
