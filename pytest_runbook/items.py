@@ -326,6 +326,18 @@ class RunbookFile(pytest.Module):
 
     def run_cell(self, cell: Cell, on_output: Optional[Callable[[str], None]]) -> List[_Outcome]:
         """Run ``cell`` in the session; console cells stop at the first command that fails."""
+        try:
+            return self._run_cell(cell, on_output)
+        except OSError as error:  # the shell could not start, a cell file could not be written
+            shell = " ".join(self._session_shell())
+            raise CellFailed(
+                f"{self.display_path}:{cell.line + 1}: cell {cell.name!r} could not run: "
+                f"{error}\n  fix: check that `{shell}` starts on its own in a terminal "
+                "(frontmatter shell, --runbook-shell; a login shell runs your profile) and "
+                "that the temporary directory is writable"
+            ) from None
+
+    def _run_cell(self, cell: Cell, on_output: Optional[Callable[[str], None]]) -> List[_Outcome]:
         self._ran.add(cell.index)
         session = self.shell_session()
         cwd = self.cell_cwd(cell)

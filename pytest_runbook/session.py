@@ -274,6 +274,13 @@ def _shell_kind(argv0: str) -> str:
     )
 
 
+def _login_shell(args: Sequence[str]) -> bool:
+    """``bash -l``, ``--login`` or ``-il``: a login shell, which ignores ``--rcfile``."""
+    return any(
+        a == "--login" or (a.startswith("-") and not a.startswith("--") and "l" in a) for a in args
+    )
+
+
 def _utf8_locale() -> str:
     return "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
 
@@ -1054,10 +1061,14 @@ class Session:
         ready = f"{{ __rb_a {seq} 0 0 0; __rb_z E {seq}; }} 2>/dev/null\n"
         path = os.path.join(self._celldir, f"init{secrets.token_hex(4)}.sh")
         self._init_path = path
-        if self._kind == "bash":
+        typed = self._kind != "bash" or _login_shell(self._argv[1:])
+        if not typed:
             # bash reads its setup as its rc file: no line to send, no echo to wait for.
             _write_file(path, (init + ready).encode())
             args = ["--noprofile", "--rcfile", path, "--noediting", *self._argv[1:]]
+        elif self._kind == "bash":  # a login shell reads no rc file: type the setup
+            _write_file(path, init.encode())
+            args = ["--noprofile", "--norc", "--noediting", *self._argv[1:]]
         else:
             _write_file(path, init.encode())
             args = [*self._argv[1:], "-i"]
@@ -1084,9 +1095,10 @@ class Session:
         self._buf = bytearray()
         self._exported = {}
         self._starting = _Cell(self._nonce, seq, None, ())
-        if self._kind != "bash":
+        if typed:
+            source = "builtin source" if self._kind == "bash" else "."
             try:
-                self._send(f". {_q(path)}; {ready}".encode("utf-8", "surrogateescape"))
+                self._send(f"{source} {_q(path)}; {ready}".encode("utf-8", "surrogateescape"))
             except BaseException:
                 self._drop_shell("it failed to start")
                 raise

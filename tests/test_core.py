@@ -510,6 +510,30 @@ def test_errors_that_end_a_script_fail_the_cell(pytester: pytest.Pytester, runbo
     )
 
 
+def test_a_shell_that_cannot_start_is_a_clean_failure(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ---
+        shell: bash --norc -c exit
+        ---
+
+        ```sh {name=first}
+        true
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:5: cell 'first' could not run: the shell * exited while starting*",
+            "  fix: check that `bash --norc -c exit` starts on its own in a terminal*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*session.py*")
+
+
 def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """

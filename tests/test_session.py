@@ -153,6 +153,17 @@ def test_exports_reach_a_fresh_shell_again(session: Session) -> None:
     assert run(session, "echo $A", exports={"A": "1"}).output == "1\n"
 
 
+@pytest.mark.parametrize("flag", ["-l", "--login"])
+def test_a_login_shell_gets_its_setup_typed(tmp_path: Path, flag: str) -> None:
+    # A login bash ignores --rcfile, so its setup is sent as a line instead.
+    s = Session(cwd=str(tmp_path), shell=("bash", flag))
+    try:
+        assert run(s, "export A=1; shopt -q login_shell && echo login").output == "login\n"
+        assert run(s, "echo $A").output == "1\n"
+    finally:
+        s.close()
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
