@@ -13,7 +13,7 @@ import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NoReturn, Optional, Set, Tuple
 
 import pytest
 
@@ -33,8 +33,10 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
 _LAST_OUTPUT_CAP = 100_000
 _ERREXIT = {"bash": "set -e -o pipefail", "zsh": "set -e -o pipefail", "ksh": "set -e -o pipefail"}
 _POSIX_SHELLS = {"sh", "dash", "ash", "busybox"}
-_PLACEHOLDER_EXPORT = re.compile(
-    r"""^(\s*export\s+)([A-Za-z_][A-Za-z0-9_]*)=("[^"$`\\]*"|'[^']*'|[^\s"'$`\\;&|]*)(\s.*)?$"""
+_EXPORT_START = re.compile(r"\s*export\s+")
+# One word of an export: NAME, or NAME=VALUE with a literal value (no $, `, \: a placeholder).
+_EXPORT_WORD = re.compile(
+    r"""([A-Za-z_][A-Za-z0-9_]*)(=(?:"[^"$`\\]*"|'[^']*'|[^\s"'$`\\;&|]*))?(?=[\s;&|]|$)"""
 )
 
 
@@ -527,12 +529,7 @@ class RunbookFile(pytest.Module):
     def _keep_given_values(self, source: str) -> str:
         """promptEnv: a placeholder export keeps a value the run already provides (Runme)."""
         given = {**os.environ, **self.document.options.env, **self._settings.env}
-        lines = source.split("\n")
-        for number, line in enumerate(lines):
-            match = _PLACEHOLDER_EXPORT.match(line)
-            if match and match.group(2) in given:
-                lines[number] = f"{match.group(1)}{match.group(2)}"  # keeps the current value
-        return "\n".join(lines)
+        return "\n".join(_keep_given(line, given) for line in source.split("\n"))
 
     def _remember(self, cell: Cell, result: Result) -> None:
         """Runme's session variables: ``$__`` and an upper-case cell name hold the output."""
@@ -582,6 +579,35 @@ def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
         and not result.replaced
         and exit_spec.accepts(result.status)
     )
+
+
+def _keep_given(line: str, given: Mapping[str, str]) -> str:
+    """``export A=x B=y; ...`` with ``A=x`` turned into ``A`` when the run gives A a value.
+
+    Only the words of the line's leading ``export``; a value that is computed (``$``,
+    backquotes) is not a placeholder and stays.
+    """
+    start = _EXPORT_START.match(line)
+    if start is None:
+        return line
+    out = [line[: start.end()]]
+    pos = start.end()
+    while True:
+        word = _EXPORT_WORD.match(line, pos)
+        if word is None or word.end() == pos:
+            break
+        given_value = word.group(2) is not None and word.group(1) in given
+        out.append(word.group(1) if given_value else word.group(0))  # keeps the run's value
+        pos = word.end()
+        gap = pos
+        while gap < len(line) and line[gap] in " \t":
+            gap += 1
+        out.append(line[pos:gap])
+        if gap == pos:
+            break
+        pos = gap
+    out.append(line[pos:])
+    return "".join(out)
 
 
 def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:

@@ -345,6 +345,8 @@ def test_runbook_env_and_prompt_env_placeholders(
 ) -> None:
     monkeypatch.setenv("FROM_ENVIRONMENT", "outer")
     monkeypatch.delenv("NOT_GIVEN", raising=False)
+    monkeypatch.delenv("NOT_GIVEN2", raising=False)
+    monkeypatch.delenv("ZONE", raising=False)
     runbook(
         """
         ```sh {"name":"prompted","promptEnv":"yes"}
@@ -352,10 +354,13 @@ def test_runbook_env_and_prompt_env_placeholders(
         export FROM_ENVIRONMENT='placeholder'
         export NOT_GIVEN="placeholder kept"
         echo "$REGION|$FROM_ENVIRONMENT|$NOT_GIVEN"
+        export REGION=us-east-1 ZONE=a; export NOT_GIVEN2=b
+        echo "$REGION|$ZONE|$NOT_GIVEN2"
         ```
 
         ```output
         eu-west-1|outer|placeholder kept
+        eu-west-1|a|b
         ```
 
         ```sh {"name":"verbatim"}
