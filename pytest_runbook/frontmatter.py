@@ -23,6 +23,29 @@ else:  # pragma: no cover - exercised on old Pythons only
 # libyaml's safe loader when present: same results, several times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
+class _Null(str):
+    """A YAML null as written ("", "~", "NULL"): None as a value, its text as a key."""
+
+
+# The same loader with every plain scalar left as its text ("1.10", "yes", "010"): only
+# null (``EMPTY:``, ``~``) and merge keys (``<<: *base``) are still resolved.
+_KEEP_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
+_TEXT_LOADER: Any = type(
+    "TextLoader",
+    (_YAML_LOADER,),
+    {
+        "yaml_implicit_resolvers": {
+            first: [r for r in resolvers if r[0] in _KEEP_TAGS]
+            for first, resolvers in _YAML_LOADER.yaml_implicit_resolvers.items()
+        }
+    },
+)
+_TEXT_LOADER.add_constructor(_KEEP_TAGS[0], lambda loader, node: _Null(node.value))
+# Values that become strings for the shell. YAML 1.1 would turn `1.10` into 1.1 and `yes`
+# into True; Runme's Go YAML decodes them into strings as written, and so do we.
+_TEXT_KEYS = ("env", "substitutions")
+
 __all__ = ["Frontmatter", "split_frontmatter"]
 
 
@@ -61,6 +84,32 @@ def _mapping(value: Any, fmt: str, line: int) -> Dict[str, Any]:
             line,
         )
     return {str(k): v for k, v in value.items()}
+
+
+def _keep_text(value: Any, body: str) -> None:
+    """Put the as-written text of the ``env`` and ``substitutions`` mappings into ``value``.
+
+    Top level and under ``runbook:``. Only a mapping replaces a mapping, so a wrong shape
+    (``env: [a]``) is still reported as typed.
+    """
+    targets = [value] if isinstance(value, dict) else []
+    if targets and isinstance(value.get("runbook"), dict):
+        targets.append(value["runbook"])
+    if not any(isinstance(t.get(k), dict) for t in targets for k in _TEXT_KEYS):
+        return
+    try:
+        text = yaml.load(body, Loader=_TEXT_LOADER)
+    except (yaml.YAMLError, RecursionError):  # pragma: no cover - the typed load passed
+        return
+    sources = [text] if isinstance(text, dict) else []
+    if sources and isinstance(text.get("runbook"), dict):
+        sources.append(text["runbook"])
+    for target, source in zip(targets, sources):
+        for key in _TEXT_KEYS:
+            if isinstance(target.get(key), dict) and isinstance(source.get(key), dict):
+                target[key] = {
+                    str(k): None if isinstance(v, _Null) else v for k, v in source[key].items()
+                }
 
 
 def _closing(lines: List[str], marker: str) -> Optional[int]:
@@ -110,6 +159,7 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
                 raise Invalid(f"invalid YAML frontmatter: {problem}", _HINT[fmt], line) from None
             except RecursionError:
                 raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+            _keep_text(value, body)
         else:
             try:
                 value = tomllib.loads(body)

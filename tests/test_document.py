@@ -852,6 +852,69 @@ def test_yaml_frontmatter_options() -> None:
     assert document.notices == ()
 
 
+def test_yaml_env_values_are_the_text_as_written() -> None:
+    # YAML 1.1 typing would give 1.1, 1.5, True, 8 and a date; the shell wants the text.
+    options = doc(
+        """
+        ---
+        env:
+          VERSION: 1.10
+          RATIO: 1.50
+          ON: yes
+          NO: off
+          OCTAL: 010
+          HEX: 0x1F
+          BIG: 1e3
+          DAY: 2024-01-02
+          TRUE: True
+          QUOTED: "1.10"
+          EMPTY:
+          TILDE: ~
+          NULL: null
+          FOLDED: a
+            b
+        substitutions: {"[VERSION]": 1.10, "[ON]": yes}
+        ---
+        """
+    ).options
+    assert options.env == {
+        "VERSION": "1.10",
+        "RATIO": "1.50",
+        "ON": "yes",
+        "NO": "off",
+        "OCTAL": "010",
+        "HEX": "0x1F",
+        "BIG": "1e3",
+        "DAY": "2024-01-02",
+        "TRUE": "True",
+        "QUOTED": "1.10",
+        "EMPTY": "",
+        "TILDE": "",
+        "NULL": "",
+        "FOLDED": "a b",
+    }
+    assert options.substitutions == {"[VERSION]": "1.10", "[ON]": "yes"}
+
+
+def test_yaml_env_text_under_runbook_and_through_anchors() -> None:
+    document = doc(
+        "---\nbase: &b {V: 1.10}\nenv: {<<: *b, W: 2.50}\nrunbook:\n  env: {X: 0.10}\n"
+        "timeout: 1.5\n---\n"
+    )
+    # runbook: wins over the top level; other keys keep their YAML types.
+    assert document.options.env == {"X": "0.10"}
+    assert document.options.timeout == 1.5
+    assert document.meta["env"] == {"V": "1.10", "W": "2.50"}
+    assert document.meta["base"] == {"V": 1.1}
+
+
+def test_toml_and_json_env_values_are_typed_by_their_author() -> None:
+    toml = doc('+++\n[env]\nA = 1.10\nB = true\nC = 3\nD = "1.10"\n+++\n').options
+    assert toml.env == {"A": "1.1", "B": "true", "C": "3", "D": "1.10"}
+    json_env = doc('{"env": {"A": 1.10, "B": false, "C": null, "D": "1.10"}}\n').options
+    assert json_env.env == {"A": "1.1", "B": "false", "C": "", "D": "1.10"}
+
+
 def test_runbook_mapping_wins_over_top_level_keys() -> None:
     options = doc(
         "---\ntimeout: 5\non_failure: stop\nrunbook:\n  timeout: 7\n  on-failure: continue\n"
