@@ -874,7 +874,12 @@ class Session:
             if cell.sourced:
                 cell.source = data
             if stdin:
-                cell.to_send.append(stdin.encode("utf-8", "surrogateescape"))
+                data = stdin.encode("utf-8", "surrogateescape")
+                if not answer_list:
+                    # Then end of input, as from a pipe: `wc -l` and `cat` finish. (^D ends
+                    # the input at a line start; after a partial line a first ^D sends it.)
+                    data += b"\x04" if data.endswith(b"\n") else b"\x04\x04"
+                cell.to_send.append(data)
             self._send(line)
         except BaseException:
             for p in temp:

@@ -348,8 +348,13 @@ def test_stdin_param(session: Session) -> None:
     r = run(session, "read a; echo got $a", stdin="one\ntouch leftover\nrm -rf x")
     assert r.output == "got one\n"
     assert run(session, "ls; echo ok").output == "ok\n"
+    # Then end of input, as from a pipe: readers of the whole input finish, and a read
+    # past the end fails as it would on a pipe instead of waiting.
+    assert run(session, "wc -l", stdin="1\n2\n3\n").output.strip() == "3"
+    assert run(session, "cat; echo", stdin="no newline").output == "no newline\n"
     r = run(session, "read a; read b", stdin="only-one\n")
-    assert r.waiting_for_input and r.status is None
+    assert (r.status, r.waiting_for_input) == (1, False)
+    assert run(session, "echo still here").output == "still here\n"
 
 
 def test_answers(session: Session) -> None:
