@@ -469,7 +469,7 @@ def test_polyglot_cells_see_session_exports_and_cwd(pytester: pytest.Pytester, r
         perl from-shell work
         ```
 
-        ```text
+        ```
         #!/usr/bin/env python3
         import os
         print("shebang", os.environ["SHARED"])
