@@ -299,6 +299,7 @@ _PROMPT_ENV = {
 }
 
 _CRAM_STATUS = re.compile(r"\[([0-9]+)\]")
+_MARKER_UNSAFE = re.compile(r"[^\w+\-./\[\]]")
 # `user@host:~$ ls`, `root@box:/# apt ...`, `% ls`, `(venv) $ pip`: prompts other than "$ ".
 _OTHER_PROMPT = re.compile(r"^(?:\([^)\s]+\) ?)?(?:[\w.@~:/-]+[$#]|\[[^\]\n]+\][$#]|\$|%) +\S")
 _markdown: Optional[MarkdownIt] = None
@@ -447,6 +448,24 @@ class _Parser:
     def notice(self, line: int, message: str) -> None:
         self.notices.append(Notice(line, message))
 
+    def _marker_names(self, tags: Sequence[str], line: int) -> Tuple[str, ...]:
+        """Tags as pytest marker names ``-m`` can select; others are renamed, with a notice.
+
+        pytest's ``-m`` words may hold letters, digits, ``_ - . + / [ ]``; a ``:`` cannot be
+        registered as a marker and a space cannot be selected.
+        """
+        names = []
+        for tag in tags:
+            name = _MARKER_UNSAFE.sub("_", tag.strip())
+            if name != tag:
+                self.notice(
+                    line,
+                    f"tag {tag!r} cannot be a pytest marker as written; select it with -m {name!r}",
+                )
+            if name:
+                names.append(name)
+        return tuple(dict.fromkeys(names))
+
     # -- frontmatter -------------------------------------------------------------------------
 
     def file_options(self, front: Optional[Frontmatter]) -> FileOptions:
@@ -487,7 +506,8 @@ class _Parser:
                 values[field_name] = self._file_value(field_name, key, value)
             except Invalid as problem:
                 raise self.frontmatter_error(line_of(key), key, problem) from None
-        tags = tuple(dict.fromkeys(values.pop("tag", ()) + values.pop("category", ())))
+        tags = values.pop("tag", ()) + values.pop("category", ())
+        tags = self._marker_names(tags, line_of("tag" if "tag" in settings else "category"))
         try:
             default_shell = parse_words("shell", self.defaults.shell)
         except Invalid as problem:
@@ -877,7 +897,11 @@ class _Parser:
             raise self.error(origins.get(key), problem) from None
         # As in Runme, a cell's own tag/category replaces the document's instead of adding to
         # it (``runme run --tag doc-tag`` leaves out a cell tagged otherwise).
-        values["tags"] = tuple(dict.fromkeys(tags)) if tags else self.options.tags
+        if tags:
+            where = origins.get("tag", origins.get("category", 0))
+            values["tags"] = self._marker_names(tags, where)
+        else:
+            values["tags"] = self.options.tags
         values.setdefault("timeout", self.options.timeout)
         return CellOptions(**values)
 

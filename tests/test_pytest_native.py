@@ -221,6 +221,39 @@ def test_tags_categories_and_frontmatter_tags_are_registered_markers(
     result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
 
 
+def test_tags_that_cannot_be_markers_are_renamed_with_a_warning(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ---
+        tag: team docs
+        ---
+
+        ```sh {"name":"prod","category":"k8s:prod"}
+        true
+        ```
+
+        ```sh {name=other tag=long-running}
+        true
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--strict-markers", "-m", "k8s_prod", "-v")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*doc.md:2: RunbookWarning: tag 'team docs' cannot be a pytest marker as written; "
+            "select it with -m 'team_docs'",
+            "*doc.md:5: RunbookWarning: tag 'k8s:prod' cannot be a pytest marker as written; "
+            "select it with -m 'k8s_prod'",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*PytestUnknownMarkWarning*")
+    result = pytester.runpytest("doc.md", "--strict-markers", "-m", "long-running")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
 def test_skip_xfail_requires_platform(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """
