@@ -720,6 +720,14 @@ class _Parser:
         if not base and role not in ("doc", "output"):
             base = f"cell-{line + 1}"  # Runme would give "", which is no usable test id
         name = self.names.take(base.replace("::", "-"))
+        if explicit and role not in ("doc", "output") and name != base:
+            where = origins.get("name", block.fence_line)
+            why = "'::' separates pytest ids" if "::" in base else "an earlier cell has it"
+            self.notice(
+                where,
+                f"name {base!r} is used as {name!r} ({why}); select the cell as "
+                f"::{name} or give it a name of its own",
+            )
 
         if role == "doc":
             return

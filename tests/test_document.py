@@ -410,6 +410,21 @@ def test_console_block_with_another_prompt_is_a_notice() -> None:
     )
 
 
+def test_an_explicit_name_that_cannot_be_kept_is_a_notice() -> None:
+    document = doc(
+        "```sh {name=build}\ntrue\n```\n"
+        "```sh {name=build}\ntrue\n```\n"
+        "```sh {name=a::b}\ntrue\n```\n"
+        "```sh\necho build\n```\n"
+    )
+    assert [c.name for c in document.cells] == ["build", "build-2", "a-b", "echo-build"]
+    assert [n.line for n in document.notices] == [3, 6]
+    assert "name 'build' is used as 'build-2' (an earlier cell has it)" in (
+        document.notices[0].message
+    )
+    assert "'::' separates pytest ids" in document.notices[1].message
+
+
 # -- console blocks -------------------------------------------------------------------------
 
 
