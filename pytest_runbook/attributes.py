@@ -19,6 +19,27 @@ import yaml
 # libyaml's safe loader when present: same results, several times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
+class YamlNull(str):
+    """A YAML null as written ("", "~", "NULL"): None as a value, its text as a key."""
+
+
+# The same loader with every plain scalar left as its text ("1.10", "yes", "010"): only
+# null (``EMPTY:``, ``~``) and merge keys (``<<: *base``) are still resolved. Runme's Go
+# YAML decodes such values into strings as written, and so do we where a string is meant.
+_KEEP_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
+TextLoader: Any = type(
+    "TextLoader",
+    (_YAML_LOADER,),
+    {
+        "yaml_implicit_resolvers": {
+            first: [r for r in resolvers if r[0] in _KEEP_TAGS]
+            for first, resolvers in _YAML_LOADER.yaml_implicit_resolvers.items()
+        }
+    },
+)
+TextLoader.add_constructor(_KEEP_TAGS[0], lambda loader, node: YamlNull(node.value))
+
 __all__ = [
     "Directive",
     "Invalid",
@@ -231,6 +252,13 @@ def parse_directive(content: str) -> Optional[Directive]:
             _DIRECTIVE_HINT,
             offset,
         )
+    if any(isinstance(v, (bool, int, float)) for v in values.values()):
+        # `name: 1.10` is the name "1.10", as `name=1.10` in an info string: a value YAML
+        # typed is read back as written (attribute values are text, parsed per key).
+        written = yaml.load(textwrap.dedent(body), Loader=TextLoader)
+        for key, value in values.items():
+            if isinstance(value, (bool, int, float)) and isinstance(written.get(key), str):
+                values[key] = str(written[key])
     return Directive({str(k): v for k, v in values.items() if v is not None}, offset, closed)
 
 

@@ -13,35 +13,13 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from .attributes import Invalid
+from .attributes import _YAML_LOADER, Invalid, TextLoader, YamlNull
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on old Pythons only
     import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
-# libyaml's safe loader when present: same results, several times faster.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Null(str):
-    """A YAML null as written ("", "~", "NULL"): None as a value, its text as a key."""
-
-
-# The same loader with every plain scalar left as its text ("1.10", "yes", "010"): only
-# null (``EMPTY:``, ``~``) and merge keys (``<<: *base``) are still resolved.
-_KEEP_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
-_TEXT_LOADER: Any = type(
-    "TextLoader",
-    (_YAML_LOADER,),
-    {
-        "yaml_implicit_resolvers": {
-            first: [r for r in resolvers if r[0] in _KEEP_TAGS]
-            for first, resolvers in _YAML_LOADER.yaml_implicit_resolvers.items()
-        }
-    },
-)
-_TEXT_LOADER.add_constructor(_KEEP_TAGS[0], lambda loader, node: _Null(node.value))
 # Values that become strings for the shell. YAML 1.1 would turn `1.10` into 1.1 and `yes`
 # into True; Runme's Go YAML decodes them into strings as written, and so do we.
 _TEXT_KEYS = ("env", "substitutions")
@@ -98,7 +76,7 @@ def _keep_text(value: Any, body: str) -> None:
     if not any(isinstance(t.get(k), dict) for t in targets for k in _TEXT_KEYS):
         return
     try:
-        text = yaml.load(body, Loader=_TEXT_LOADER)
+        text = yaml.load(body, Loader=TextLoader)
     except (yaml.YAMLError, RecursionError):  # pragma: no cover - the typed load passed
         return
     sources = [text] if isinstance(text, dict) else []
@@ -108,7 +86,7 @@ def _keep_text(value: Any, body: str) -> None:
         for key in _TEXT_KEYS:
             if isinstance(target.get(key), dict) and isinstance(source.get(key), dict):
                 target[key] = {
-                    str(k): None if isinstance(v, _Null) else v for k, v in source[key].items()
+                    str(k): None if isinstance(v, YamlNull) else v for k, v in source[key].items()
                 }
 
 

@@ -520,10 +520,16 @@ def test_three_syntaxes_merge_directive_below_info_string() -> None:
     )
     assert dict(cell.attributes) == {
         "name": "setup",
-        "timeout": 30,
+        "timeout": "30",  # as written: attribute values are text, whatever the syntax
         "skip": "from directive",
         "exit": "2",
     }
+
+
+def test_directive_values_are_read_as_written() -> None:
+    cell = one("<!-- runbook: {name: 1.10, timeout: 1.50, background: yes} -->\n```sh\necho\n```\n")
+    assert (cell.name, cell.options.timeout, cell.options.background) == ("1.10", 1.5, True)
+    assert dict(cell.attributes)["name"] == "1.10"
 
 
 def test_multiline_directive_in_a_list() -> None:
