@@ -8,6 +8,7 @@ look at Markdown themselves.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import os
@@ -360,6 +361,8 @@ def _runme_style(attr_text: str) -> bool:
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (datetime.date, datetime.time)):  # TOML dates, as TOML writes them
+        return value.isoformat()
     return str(value)
 
 

@@ -1160,3 +1160,10 @@ def test_fuzz_random_bytes_through_read(
         read(str(path))
     except RunbookError as err:
         assert err.path == str(path)
+
+
+def test_toml_dates_in_env_are_written_as_toml_writes_them() -> None:
+    document = doc(
+        "+++\n[env]\nDAY = 2024-01-02\nWHEN = 2024-01-02T07:32:00\n+++\n```sh\necho\n```\n"
+    )
+    assert document.options.env == {"DAY": "2024-01-02", "WHEN": "2024-01-02T07:32:00"}
