@@ -964,6 +964,8 @@ class Session:
             f"{{ ( {'; '.join(steps)} ); {b}printf '%s\\n' \"$?\" >{_q(rc_file)}; }}"
             f" >>{_q(log)} 2>&1 </dev/null &\n"
             f"{b}printf '%s' \"$!\" >{_q(pid_file)}\n"
+            # Not one of the user's jobs: `%1`, `jobs` and a bare `wait` see only their own.
+            + ("builtin disown \"$!\" 2>/dev/null\n" if self._kind == "bash" else "")
         )
         _write_file(launcher, text.encode("utf-8", "surrogateescape"))
         temp: List[str] = []

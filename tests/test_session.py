@@ -164,6 +164,16 @@ def test_a_login_shell_gets_its_setup_typed(tmp_path: Path, flag: str) -> None:
         s.close()
 
 
+def test_a_background_cell_is_not_one_of_the_users_jobs(session: Session) -> None:
+    assert session.start_background("echo up; sleep 300", timeout=5, ready="up").status == 0
+    # `%1` is the user's first job, `jobs` lists only theirs, a bare `wait` returns.
+    r = run(session, "sleep 100 &\njobs\nkill %1\nwait\necho waited")
+    assert re.fullmatch(r"\[1\]\+  Running +sleep 100 &\nwaited\n", r.output), r.output
+    r = run(session, "(sleep 0.2; echo a) & (sleep 0.3; echo b) &\nwait\necho all-done", timeout=5)
+    assert (r.output, r.status) == ("a\nb\nall-done\n", 0)
+    assert any("sleep 300" in killed for killed in session.close())  # still cleaned up
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
