@@ -962,6 +962,7 @@ class RunbookItem(pytest.Item):
                     file.substitutions(cwd),
                     mode=cell.expected.match,
                     ansi_keep=cell.expected.ansi_keep,
+                    previous=cell.expected.lines,
                 )
             if new_lines is not None:
                 settings.rewriter.replace(
@@ -1018,7 +1019,9 @@ class RunbookItem(pytest.Item):
         if mismatch is None:  # only the status changed: keep the output as written
             new_lines = list(command.expected)
         elif self._updating and self.cell.block is not None:
-            new_lines = expected_for(result.output, file.substitutions(cwd), console=True)
+            new_lines = expected_for(
+                result.output, file.substitutions(cwd), console=True, previous=command.expected
+            )
         if new_lines is not None:
             if not new_status:
                 return command.expected_start, command.expected_end, new_lines

@@ -45,6 +45,28 @@ class Mismatch:
             ops = _align_exact(lines, actual)
         return _render(ops, lines, actual, expected_label, actual_label)
 
+    def merge(self) -> Optional[List[Tuple[bool, str]]]:
+        """The expected block with its stale lines replaced by the actual ones, as the diff
+        aligns them: ``(True, expected line as written)`` where a line (a wildcard, a regex,
+        ``...``) still matched, ``(False, actual line)`` for output nothing matched.
+
+        Exact mode only (None for ``contains``): what update mode writes instead of the whole
+        output, so wildcards that still hold survive, as ``cram -i`` keeps them.
+        """
+        if self.mode != "exact":
+            return None
+        lines = _compile_block(self.expected, _Substituter(dict(self.substitutions)))
+        actual = list(self.actual)
+        merged: List[Tuple[bool, str]] = []
+        for tag, i, j, count in _align_exact(lines, actual):
+            if tag == "=":
+                merged.extend((True, lines[i + k].text) for k in range(count))
+            elif tag == ".":
+                merged.append((True, lines[i].text))
+            elif tag == "+":
+                merged.extend((False, actual[j + k]) for k in range(count))
+        return merged
+
 
 def normalise(text: str, *, ansi_keep: bool = False) -> List[str]:
     """CRLF -> LF, ANSI escapes removed, trailing spaces and trailing blank lines dropped."""

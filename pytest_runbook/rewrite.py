@@ -300,22 +300,65 @@ def expected_for(
     mode: str = "exact",
     ansi_keep: bool = False,
     console: bool = False,
+    previous: Sequence[str] = (),
 ) -> Optional[List[str]]:
     """The lines to write for ``actual``, or None if no written form would match it again.
+
+    With the ``previous`` expected lines, those that still match are kept as written and
+    only the stale ones are replaced; the whole output is written when that cannot match.
 
     The session's own paths (its private temporary directory, the cell's working directory,
     the rootdir) are written as ``[TMP]``, ``[CWD]``, ``[ROOT]``: written literally they would
     differ on the next run or the next machine.
     """
-    lines = as_expected(normalise(actual, ansi_keep=ansi_keep), substitutions, console=console)
-    portable = _placeholders(lines, substitutions)
-    for candidate in (portable, lines) if portable != lines else (lines,):
+
+    def matches(candidate: List[str]) -> bool:
         again = check(
             candidate, actual, mode=mode, substitutions=substitutions, ansi_keep=ansi_keep
         )
-        if again is None:
+        return again is None
+
+    if previous:
+        # Keep what still matches (wildcards, regexes, `...`); write only the stale lines.
+        stale = check(previous, actual, mode=mode, substitutions=substitutions, ansi_keep=ansi_keep)
+        merged = stale.merge() if stale is not None else None
+        if merged is not None:
+            for portable in (True, False):
+                candidate = _merged_lines(merged, substitutions, console, portable)
+                if matches(candidate):
+                    return candidate
+    lines = as_expected(normalise(actual, ansi_keep=ansi_keep), substitutions, console=console)
+    portable_lines = _placeholders(lines, substitutions)
+    for candidate in (portable_lines, lines) if portable_lines != lines else (lines,):
+        if matches(candidate):
             return candidate
     return None
+
+
+def _merged_lines(
+    merged: Sequence[Tuple[bool, str]],
+    substitutions: Mapping[str, str],
+    console: bool,
+    portable: bool,
+) -> List[str]:
+    """Kept expected lines as written; each run of new output lines escaped as a block."""
+    out: List[str] = []
+    run: List[str] = []
+
+    def flush() -> None:
+        if run:
+            lines = as_expected(run, substitutions, console=console)
+            out.extend(_placeholders(lines, substitutions) if portable else lines)
+            run.clear()
+
+    for kept, text in merged:
+        if kept:
+            flush()
+            out.append(text)
+        else:
+            run.append(text)
+    flush()
+    return out
 
 
 _PORTABLE = ("[TMP]", "[CWD]", "[ROOT]")

@@ -965,7 +965,7 @@ class Session:
             f" >>{_q(log)} 2>&1 </dev/null &\n"
             f"{b}printf '%s' \"$!\" >{_q(pid_file)}\n"
             # Not one of the user's jobs: `%1`, `jobs` and a bare `wait` see only their own.
-            + ("builtin disown \"$!\" 2>/dev/null\n" if self._kind == "bash" else "")
+            + ('builtin disown "$!" 2>/dev/null\n' if self._kind == "bash" else "")
         )
         _write_file(launcher, text.encode("utf-8", "surrogateescape"))
         temp: List[str] = []

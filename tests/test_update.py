@@ -220,6 +220,58 @@ def test_console_exit_statuses_are_recorded_as_cram_does(pytester: pytest.Pytest
     result.assert_outcomes(passed=1, failed=1)
 
 
+def test_lines_that_still_match_are_kept_as_written(pytester: pytest.Pytester) -> None:
+    # As cram -i does: wildcards, regexes and `...` that still hold survive an update; only
+    # the stale lines are replaced, so the next run passes although the pid changes.
+    path = write(
+        pytester,
+        md(
+            """
+            |```sh {name=ver}
+            |echo "pid $$"; echo "version 2"; seq 1 3; echo tail
+            |```
+            |
+            |```output
+            |pid \\d+ (re)
+            |version 1
+            |...
+            |tail
+            |```
+            |
+            |```console
+            |$ echo "pid $$"; echo added; echo "build 3"
+            |pid [..]
+            |build 2
+            |```
+            """
+        ),
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert path.read_bytes() == md(
+        r"""
+        |```sh {name=ver}
+        |echo "pid $$"; echo "version 2"; seq 1 3; echo tail
+        |```
+        |
+        |```output
+        |pid \d+ (re)
+        |version 2
+        |...
+        |tail
+        |```
+        |
+        |```console
+        |$ echo "pid $$"; echo added; echo "build 3"
+        |pid [..]
+        |added
+        |build 3
+        |```
+        """
+    )
+    assert_second_run_clean(pytester, path, passed=2)
+
+
 def test_update_new_inserts_output_blocks_where_cells_printed(pytester: pytest.Pytester) -> None:
     source = md(
         """
