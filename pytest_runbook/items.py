@@ -40,6 +40,7 @@ _EXPORT_WORD = re.compile(
 )
 
 
+_PIPE = re.compile(r"(?<![|>])\|(?![|&])")  # a pipe, not `||`, `|&` or `>|`
 _MAY_SKIP = frozenset({"skip", "skipif", "xfail"})  # marks that may keep a cell from running
 
 
@@ -1053,6 +1054,18 @@ class RunbookItem(pytest.Item):
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
         notes = [result.note, self.parent.background_tail()]
+        source = command.source if command is not None else cell.source
+        if (
+            cell.kind in ("shell", "console")
+            and result.status
+            and not exit_spec.accepts(result.status)
+            and _PIPE.search(source)
+        ):
+            notes.append(
+                "Shell cells run with `set -o pipefail`, as in Runme: a pipeline fails when "
+                "any of its commands fails, not only the last one (`cmd | head` fails with "
+                "141 when `cmd` is cut off)."
+            )
         if command is not None:
             shown = _command_cell(cell, command)
             text = report.failure(

@@ -534,6 +534,30 @@ def test_a_shell_that_cannot_start_is_a_clean_failure(pytester: pytest.Pytester,
     result.stdout.no_fnmatch_line("*session.py*")
 
 
+def test_a_failing_pipeline_says_pipefail(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ```sh {name=pipe}
+        printf 'a\\nb\\n' > a; printf 'a\\nc\\n' > b
+        diff -u a b | tail -n +3
+        ```
+
+        ```sh {name=no-pipe}
+        false || false
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:1: cell 'pipe' exit status 1",
+            "Shell cells run with `set -o pipefail`, as in Runme: a pipeline fails when any*",
+        ]
+    )
+    assert result.stdout.str().count("set -o pipefail") == 1
+
+
 def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """
