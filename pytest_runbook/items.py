@@ -611,6 +611,10 @@ def _keep_given(line: str, given: Mapping[str, str]) -> str:
     return "".join(out)
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:
     """The command ran to its end in the same shell, with a status the document does not
     expect: update mode can record that status."""
@@ -1066,6 +1070,20 @@ class RunbookItem(pytest.Item):
                 "any of its commands fails, not only the last one (`cmd | head` fails with "
                 "141 when `cmd` is cut off)."
             )
+        highlight = command.line if command is not None else None
+        stopped = result.failed_command.strip()
+        if command is None and stopped and result.status and not exit_spec.accepts(result.status):
+            first = stopped.split("\n", 1)[0]
+            hits = [i for i, line in enumerate(cell.source.split("\n")) if first in line]
+            where = ""
+            if len(hits) == 1:
+                highlight = cell.source_line + hits[0]
+                where = f" ({self.parent.display_path}:{highlight + 1})"
+            notes.insert(
+                0,
+                f"The cell stopped at `{_clip(stopped)}`{where}: errexit ends a cell "
+                "at its first failing command.",
+            )
         if command is not None:
             shown = _command_cell(cell, command)
             text = report.failure(
@@ -1088,6 +1106,7 @@ class RunbookItem(pytest.Item):
                 expected_exit=str(exit_spec),
                 diff=diff,
                 show_output=show_output,
+                highlight=highlight,
                 notes=notes,
             )
         raise CellFailed(text)

@@ -90,6 +90,7 @@ class Result:
     shell_exited: Optional[int] = None  # the shell itself ended in this cell (its status)
     note: str = ""  # one human sentence for reports, e.g. why it was interrupted
     replaced: bool = False  # the cell replaced the shell (`exec bash`): the next cell starts afresh
+    failed_command: str = ""  # under errexit: the command that failed, as bash shows it
 
 
 _LINUX = sys.platform.startswith("linux")
@@ -195,13 +196,16 @@ __rb_fmt='\036%s%s.%s:%s:%s:%s\037'
 __rb_trap='__rb_s=$?
 if [[ -n ${__rb_on-} ]]; then
   if [[ ${BASHPID:-$$} != "$$" ]]; then builtin exit "$__rb_s"
-  elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then builtin return "$__rb_s"; fi
+  elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then
+    builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >"$__rb_d/failed" 2>/dev/null
+    builtin return "$__rb_s"
+  fi
 fi'
 __rb_a() {
   [[ -t 243 ]] || exec 243>/dev/tty
   builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >&243 ||
     builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >/dev/tty
-  __rb_e=$2 __rb_c=$3 __rb_r=$4
+  __rb_e=$2 __rb_c=$3 __rb_r=$4 __rb_q=$1
   if [[ $3 == 1 ]]; then __rb_pwd=$PWD __rb_opwd=${OLDPWD-}; fi
   if [[ $2 == 1 ]]; then
     __rb_m=$- __rb_p=:$SHELLOPTS:
@@ -653,6 +657,8 @@ class _Cell:
         self.started = False
         self.fields: Optional[List[bytes]] = None
         self.chunks: List[bytes] = []
+        self.seq = seq
+        self.errexit = False  # run under our per-cell errexit (the ERR trap names what failed)
         self.sourced = False  # the cell ran in the session shell itself (not interpreter=)
         self.source = b""  # its text, when sourced
         self.on_output = on_output
@@ -871,6 +877,7 @@ class Session:
             )
             cell = _Cell(self._nonce, seq, on_output, answer_list)
             cell.sourced = interpreter is None and self._kind == "bash"
+            cell.errexit = use_errexit
             if cell.sourced:
                 cell.source = data
             if stdin:
@@ -1516,7 +1523,19 @@ class Session:
             duration=time.monotonic() - t0,
             incomplete=incomplete,
             note=_join(notes),
+            failed_command=self._failed_command(cell) if status and cell.errexit else "",
         )
+
+    def _failed_command(self, cell: _Cell) -> str:
+        """What the ERR trap recorded for this cell: the command errexit stopped at."""
+        try:
+            with open(os.path.join(self._celldir, "failed"), "rb") as f:
+                seq, _, command = f.read().partition(b"\n")
+        except OSError:
+            return ""
+        if seq != str(cell.seq).encode():
+            return ""
+        return command.decode("utf-8", "surrogateescape")
 
     def _fatal_expansion_error(self, raw: bytes, source: bytes) -> Optional[str]:
         """An error that ends a bash script but that interactive bash survives, if printed.

@@ -558,6 +558,41 @@ def test_a_failing_pipeline_says_pipefail(pytester: pytest.Pytester, runbook) ->
     assert result.stdout.str().count("set -o pipefail") == 1
 
 
+def test_a_failing_cell_names_the_command_it_stopped_at(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        # Migrations
+
+        ```sh {name=step5}
+        echo "running migrations"
+        test -f NOPE
+        echo "migrations done"
+        ```
+
+        ```sh {name=in-function}
+        check() { test -d /nonexistent-dir; }
+        check
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:3: cell 'step5' exit status 1",
+            "",
+            ' 4 | echo "running migrations"',
+            ">5 | test -f NOPE",
+            ' 6 | echo "migrations done"',
+            "",
+            "The cell stopped at `test -f NOPE` (doc.md:5): errexit ends a cell at its first "
+            "failing command.",
+            "*The cell stopped at `test -d /nonexistent-dir` (doc.md:10)*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*migrations done*migrations done*")
+
+
 def test_xtrace_lines_look_as_in_a_terminal(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """
