@@ -197,7 +197,7 @@ __rb_trap='__rb_s=$?
 if [[ -n ${__rb_on-} ]]; then
   if [[ ${BASHPID:-$$} != "$$" ]]; then builtin exit "$__rb_s"
   elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then
-    builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >"$__rb_d/failed" 2>/dev/null
+    builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >|"$__rb_d/failed" 2>/dev/null
     builtin return "$__rb_s"
   fi
 fi'
@@ -968,9 +968,9 @@ class Session:
                 steps.append("builtin set -e -o pipefail")  # a subshell: errexit is safe here
             steps.append(f". {_q(body)}")
         text = (
-            f"{{ ( {'; '.join(steps)} ); {b}printf '%s\\n' \"$?\" >{_q(rc_file)}; }}"
+            f"{{ ( {'; '.join(steps)} ); {b}printf '%s\\n' \"$?\" >|{_q(rc_file)}; }}"
             f" >>{_q(log)} 2>&1 </dev/null &\n"
-            f"{b}printf '%s' \"$!\" >{_q(pid_file)}\n"
+            f"{b}printf '%s' \"$!\" >|{_q(pid_file)}\n"
             # Not one of the user's jobs: `%1`, `jobs` and a bare `wait` see only their own.
             + ('builtin disown "$!" 2>/dev/null\n' if self._kind == "bash" else "")
         )
@@ -1190,7 +1190,7 @@ class Session:
         pre = f"__rb_a {seq} {int(errexit)} {int(cwd is not None)} {int(save_trap)}"
         if save_trap:
             # Not inside __rb_a: a function without errtrace does not see the ERR trap.
-            pre = 'builtin trap -p ERR >"$__rb_d/trap"; ' + pre
+            pre = 'builtin trap -p ERR >|"$__rb_d/trap"; ' + pre
         if exports:
             lines = []
             for name, value in exports.items():

@@ -174,6 +174,16 @@ def test_a_background_cell_is_not_one_of_the_users_jobs(session: Session) -> Non
     assert any("sleep 300" in killed for killed in session.close())  # still cleaned up
 
 
+def test_noclobber_in_a_cell_does_not_break_our_own_files(session: Session) -> None:
+    assert run(session, "set -o noclobber; trap 'echo user-err' ERR").output == ""
+    for _ in range(2):  # our record of the failing command is overwritten each time
+        r = run(session, "echo a\nfalse")
+        assert (r.output, r.status, r.failed_command) == ("a\n", 1, "false")
+    started = session.start_background("echo up; sleep 100", timeout=5, ready="up")
+    assert started.status == 0 and "(pid 0)" not in started.note
+    assert run(session, "false || true; echo ok").output == "ok\n"
+
+
 def test_missing_directory_is_a_clear_error(tmp_path: Path, spawner: str) -> None:
     s = Session(cwd=str(tmp_path / "gone"))
     try:
