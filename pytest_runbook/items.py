@@ -664,6 +664,9 @@ def never_runs(file: RunbookFile, cell: Cell) -> bool:
     for prefix in file.config.getoption("deselect") or []:
         if nodeid.startswith(str(prefix)):
             return True
+    keyword = file.config.getoption("keyword") or ""
+    if keyword and item is not None and _excluded_by_keyword(item, keyword):
+        return True
     markexpr = file.config.getoption("markexpr") or ""
     if not markexpr:
         return False
@@ -709,6 +712,22 @@ def _named_by_keyword(item: pytest.Item, keyword: str) -> bool:
         return bool(expression.evaluate(matcher)) and not expression.evaluate(without_name)
     except Exception:  # a private API: if it moves, -k counts as explicit, as before
         return True
+
+
+def _excluded_by_keyword(item: pytest.Item, keyword: str) -> bool:
+    """Whether ``-k`` leaves ``item`` out because of its own name (``-k "not destroy"``),
+    rather than merely not selecting it (``-k target``, whose earlier cells run as setup).
+    A cell left out by name never runs, as one left out with --deselect."""
+    try:
+        from _pytest.mark import KeywordMatcher
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(keyword)
+        matcher = KeywordMatcher.from_item(item)
+        without_name = KeywordMatcher(set(matcher._names) - {item.name})
+        return not expression.evaluate(matcher) and bool(expression.evaluate(without_name))
+    except Exception:  # a private API: if it moves, -k only deselects, as before
+        return False
 
 
 def _on_platform(platforms: Tuple[str, ...]) -> bool:

@@ -115,6 +115,18 @@ def test_deselect_and_marker_expression_never_run_a_cell(
     assert ran(pytester) == {"first", "second", "target"}
 
 
+def test_a_cell_left_out_by_name_with_k_never_runs(pytester: pytest.Pytester, runbook) -> None:
+    # `-k "not dropped"` names the cell to leave out: it is not run as setup for later ones
+    # (while `-k target` above still runs the earlier cells it does not name).
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest("doc.md", "-k", "not dropped and not online")
+    result.assert_outcomes(passed=4, skipped=4, deselected=2)
+    assert ran(pytester) == {"first", "second", "target", "after"}
+    result = pytester.runpytest("doc.md::target", "-k", "not dropped")
+    result.assert_outcomes(passed=1)
+    assert "dropped" not in ran(pytester)
+
+
 def test_marker_expression_leaves_tagged_cells_out_of_a_full_run(
     pytester: pytest.Pytester, runbook
 ) -> None:
