@@ -555,7 +555,9 @@ class RunbookFile(pytest.Module):
 
     def substitutions(self, cwd: Optional[str]) -> Dict[str, str]:
         subs = {
-            "[CWD]": cwd or self.workdir(),
+            # The shell starts in the physical directory (`cd -P`): `pwd` and getcwd() print
+            # it without symlinks (macOS's /var is /private/var), so [CWD] stands for that.
+            "[CWD]": os.path.realpath(cwd or self.workdir()),
             "[TMP]": self.shell_session().tmpdir,
             "[ROOT]": str(self.config.rootpath),
         }

@@ -3,6 +3,8 @@ lines, substitutions, exit statuses, match=contains and ansi=keep, through real 
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
 
@@ -275,3 +277,44 @@ def test_normalisation_trailing_spaces_blank_lines_and_crlf(
     )
     result = pytester.runpytest("doc.md")
     result.assert_outcomes(passed=1)
+
+
+def test_cwd_placeholder_matches_through_symlinks(
+    pytester: pytest.Pytester, runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # macOS's $TMPDIR lives under /var, a symlink to /private/var; docs dirs can be symlinks.
+    real = pytester.path / "real"
+    (real / "tmp").mkdir(parents=True)
+    (pytester.path / "link").symlink_to(real)
+    monkeypatch.setattr(tempfile, "tempdir", str(pytester.path / "link" / "tmp"))
+    runbook(
+        """
+        ```sh {name=here}
+        pwd; python3 -c "import os; print(os.getcwd())"
+        ```
+
+        ```output
+        [CWD]
+        [CWD]
+        ```
+        """,
+        "real/docs/here.md",
+    )
+    runbook(
+        """
+        ---
+        cwd: tmp
+        ---
+
+        ```sh {name=in-tmp}
+        pwd
+        ```
+
+        ```output
+        [CWD]
+        ```
+        """,
+        "real/docs/tmp.md",
+    )
+    result = pytester.runpytest("link/docs/here.md", "link/docs/tmp.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
