@@ -1095,11 +1095,16 @@ class RunbookItem(pytest.Item):
         stopped = result.failed_command.strip()
         if command is None and stopped and result.status and not exit_spec.accepts(result.status):
             first = stopped.split("\n", 1)[0]
-            hits = [i for i, line in enumerate(cell.source.split("\n")) if first in line]
+            source_lines = cell.source.split("\n")
+            hits = [i for i, line in enumerate(source_lines) if first in line]
             where = ""
             if len(hits) == 1:
                 highlight = cell.source_line + hits[0]
                 where = f" ({self.parent.display_path}:{highlight + 1})"
+                line = source_lines[hits[0]]
+                if _PIPE.search(line[: line.index(first)]):
+                    # bash names the last command of a pipeline; any of them may have failed.
+                    stopped = line.strip()
             notes.insert(
                 0,
                 f"The cell stopped at `{_clip(stopped)}`{where}: errexit ends a cell "

@@ -573,10 +573,14 @@ def test_a_failing_cell_names_the_command_it_stopped_at(pytester: pytest.Pyteste
         check() { test -d /nonexistent-dir; }
         check
         ```
+
+        ```sh {name=in-pipeline}
+        no-such-tool-xyz --json | cat
+        ```
         """
     )
     result = pytester.runpytest("doc.md", "-p", "no:randomly")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
             "doc.md:3: cell 'step5' exit status 1",
@@ -588,6 +592,7 @@ def test_a_failing_cell_names_the_command_it_stopped_at(pytester: pytest.Pyteste
             "The cell stopped at `test -f NOPE` (doc.md:5): errexit ends a cell at its first "
             "failing command.",
             "*The cell stopped at `test -d /nonexistent-dir` (doc.md:10)*",
+            "*The cell stopped at `no-such-tool-xyz --json | cat` (doc.md:15)*",
         ]
     )
     result.stdout.no_fnmatch_line("*migrations done*migrations done*")
