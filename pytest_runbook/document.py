@@ -285,6 +285,8 @@ _FILE_KEYS = {
     "category": "category",
 }
 _RUNBOOK_ONLY_KEYS = frozenset({"skip", "enabled"})
+# Frontmatter keys of Runme and of documentation sites that merely look like ours.
+_OTHER_TOOLS_KEYS = frozenset({"runbook", "runme", "tags", "categories"})
 
 _PROMPT_ENV = {
     "yes": "yes",
@@ -474,12 +476,22 @@ class _Parser:
     def file_options(self, front: Optional[Frontmatter]) -> FileOptions:
         meta: Mapping[str, Any] = front.meta if front is not None else {}
         settings: Dict[str, Tuple[str, Any]] = {}
+        line_of = front.line_of if front is not None else (lambda key: 0)
         for key, value in meta.items():
             if key in _FILE_KEYS and value is not None:
                 settings[_FILE_KEYS[key]] = (key, value)
+            elif key not in _FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
+                # Other tools' keys (title, sidebar_position) are left alone; a near miss of
+                # one of ours is almost certainly a typo that would silently do nothing.
+                close = difflib.get_close_matches(str(key), list(_FILE_KEYS), n=1, cutoff=0.6)
+                if close:
+                    self.notice(
+                        line_of(str(key)),
+                        f"frontmatter key {str(key)!r} is not one pytest-runbook reads; "
+                        f"did you mean {close[0]!r}?",
+                    )
         enabled, skip = True, None
         runbook = meta.get("runbook")
-        line_of = front.line_of if front is not None else (lambda key: 0)
         try:
             if isinstance(runbook, dict):
                 for key, value in runbook.items():
@@ -493,9 +505,11 @@ class _Parser:
                             settings[_FILE_KEYS[key]] = (key, value)
                     else:
                         known = sorted(set(_FILE_KEYS) | _RUNBOOK_ONLY_KEYS)
+                        close = difflib.get_close_matches(key, known, n=1)
+                        guess = f" (did you mean '{close[0]}'?)" if close else ""
                         self.notice(
                             line_of(key),
-                            f"unknown frontmatter key 'runbook.{key}'; known keys: "
+                            f"unknown frontmatter key 'runbook.{key}'{guess}; known keys: "
                             + ", ".join(known),
                         )
             elif runbook is not None:

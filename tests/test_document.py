@@ -1167,3 +1167,18 @@ def test_toml_dates_in_env_are_written_as_toml_writes_them() -> None:
         "+++\n[env]\nDAY = 2024-01-02\nWHEN = 2024-01-02T07:32:00\n+++\n```sh\necho\n```\n"
     )
     assert document.options.env == {"DAY": "2024-01-02", "WHEN": "2024-01-02T07:32:00"}
+
+
+def test_a_frontmatter_key_close_to_ours_is_a_notice() -> None:
+    document = doc(
+        "---\ntitle: Hello\nsidebar_position: 3\ntags: [docs]\ntimout: 1\nevn:\n  A: 1\n"
+        "runbook:\n  timout: 3\n---\n```sh\necho\n```\n"
+    )
+    messages = [(n.line, n.message) for n in document.notices]
+    assert (
+        4,
+        "frontmatter key 'timout' is not one pytest-runbook reads; did you mean 'timeout'?",
+    ) in messages
+    assert any("'evn'" in m and "'env'" in m for _, m in messages)
+    assert any("'runbook.timout' (did you mean 'timeout'?)" in m for _, m in messages)
+    assert not any("title" in m or "sidebar" in m or "'tags'" in m for _, m in messages)
