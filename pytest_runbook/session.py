@@ -278,10 +278,13 @@ def _shell_kind(argv0: str) -> str:
     )
 
 
-def _login_shell(args: Sequence[str]) -> bool:
-    """``bash -l``, ``--login`` or ``-il``: a login shell, which ignores ``--rcfile``."""
+def _skips_rcfile(args: Sequence[str]) -> bool:
+    """Flags under which bash does not read our ``--rcfile``: a login shell (``-l``,
+    ``--login``, ``-il``), ``--norc``, ``--posix``, or an rc file of the user's own."""
     return any(
-        a == "--login" or (a.startswith("-") and not a.startswith("--") and "l" in a) for a in args
+        a in ("--login", "--norc", "--posix", "--rcfile", "--init-file")
+        or (a.startswith("-") and not a.startswith("--") and "l" in a)
+        for a in args
     )
 
 
@@ -423,8 +426,10 @@ class _Since:
         if self.counters is None or now is None:
             return pids
         (first, forks), (last, forks_now) = self.counters, now
-        if forks_now - forks >= _PID_MAX - 1000:
-            return pids  # the pid counter may have wrapped past where it was
+        # pids in use are skipped, so a lap of the counter can take fewer forks than
+        # pid_max: past half of it, the window may no longer hold all of ours.
+        if forks_now - forks >= _PID_MAX // 2:
+            return pids
         if last >= first:
             return [p for p in pids if first < p <= last]
         return [p for p in pids if p > first or p <= last]
@@ -736,6 +741,7 @@ class Session:
             self._celldir = tempfile.mkdtemp(prefix="runbook-cells-", dir=_private_cell_root())
         except OSError:
             self._celldir = tempfile.mkdtemp(prefix="runbook-cells-")
+        self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
         self._bg_logs: List[str] = []
         self._outstanding: Optional[Submitted] = None  # sent, not yet collected
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
@@ -858,9 +864,7 @@ class Session:
             re.compile(pattern)  # a bad pattern is the caller's error, before anything runs
         notes = self._ensure_shell()
         if exports:  # only values this shell does not hold yet (`$__` is often unchanged)
-            held = self._exported
-            exports = {k: v for k, v in exports.items() if held.get(k) != v}
-            held.update(exports)
+            exports = {k: v for k, v in exports.items() if self._exported.get(k) != v}
         seq = self._next_seq()
         temp: List[str] = []
         try:
@@ -888,6 +892,8 @@ class Session:
                     data += b"\x04" if data.endswith(b"\n") else b"\x04\x04"
                 cell.to_send.append(data)
             self._send(line)
+            if exports:
+                self._exported.update(exports)  # only once the line reached the shell
         except BaseException:
             for p in temp:
                 with contextlib.suppress(OSError):
@@ -960,7 +966,7 @@ class Session:
         # in its buffer and ``ready`` would never see it.
         steps = ["export PYTHONUNBUFFERED=1"]
         if cwd is not None:
-            steps.append(f"{b}cd -- {_q(self._resolve(cwd))} || exit")
+            steps.append(f"{b}cd -P -- {_q(self._resolve(cwd))} || exit")
         if interpreter is not None:
             steps.append(" ".join(_q(a) for a in interpreter) + " " + _q(body))
         else:
@@ -1075,12 +1081,12 @@ class Session:
         ready = f"{{ __rb_a {seq} 0 0 0; __rb_z E {seq}; }} 2>/dev/null\n"
         path = os.path.join(self._celldir, f"init{secrets.token_hex(4)}.sh")
         self._init_path = path
-        typed = self._kind != "bash" or _login_shell(self._argv[1:])
+        typed = self._kind != "bash" or _skips_rcfile(self._argv[1:])
         if not typed:
             # bash reads its setup as its rc file: no line to send, no echo to wait for.
             _write_file(path, (init + ready).encode())
             args = ["--noprofile", "--rcfile", path, "--noediting", *self._argv[1:]]
-        elif self._kind == "bash":  # a login shell reads no rc file: type the setup
+        elif self._kind == "bash":  # this bash reads no rc file of ours: type the setup
             _write_file(path, init.encode())
             args = ["--noprofile", "--norc", "--noediting", *self._argv[1:]]
         else:
@@ -1210,7 +1216,7 @@ class Session:
         else:
             cmd = f"{'builtin source' if bash else '.'} {_q(path)}"
         if cwd is not None:
-            cmd = f"{'builtin' if bash else 'command'} cd -- {_q(self._resolve(cwd))} && {cmd}"
+            cmd = f"{'builtin' if bash else 'command'} cd -P -- {_q(self._resolve(cwd))} && {cmd}"
         post = f"__rb_z E {seq}" + (f" {ack}" if ack else "")
         # The cell may turn xtrace on: the call after it always hides its trace.
         quiet = self._quiet_calls and bash
@@ -1455,13 +1461,13 @@ class Session:
 
     def _drop_own_trace(self, raw: bytes) -> bytes:
         """Under ``set -x`` bash traces the command that runs the cell (``+ builtin source
-        .../cell.sh``, after ``+ builtin cd -- DIR`` for a ``cwd=``): ours, not the cell's.
+        .../cell.sh``, after ``+ builtin cd -P -- DIR`` for a ``cwd=``): ours, not the cell's.
         Only our line runs at the top level; the cell's own commands trace one ``+`` deeper."""
-        celldir = self._celldir.encode("utf-8", "surrogateescape")
+        celldir = self._celldir_bytes
         while raw.startswith(b"+\x0e "):
             eol = raw.find(b"\n")
             line = raw if eol < 0 else raw[:eol]
-            if celldir not in line and not line.startswith(b"+\x0e builtin cd -- "):
+            if celldir not in line and not line.startswith(b"+\x0e builtin cd -P -- "):
                 break
             raw = b"" if eol < 0 else raw[eol + 1 :]
         return raw
@@ -1509,7 +1515,7 @@ class Session:
             )
         fatal = None
         if cell.sourced and status == 0:
-            fatal = self._fatal_expansion_error(raw, cell.source)
+            fatal = self._fatal_expansion_error(raw, cell.source, cell.errexit)
         if fatal is not None:
             status = 1
             notes.append(
@@ -1537,7 +1543,7 @@ class Session:
             return ""
         return command.decode("utf-8", "surrogateescape")
 
-    def _fatal_expansion_error(self, raw: bytes, source: bytes) -> Optional[str]:
+    def _fatal_expansion_error(self, raw: bytes, source: bytes, errexit: bool) -> Optional[str]:
         """An error that ends a bash script but that interactive bash survives, if printed.
 
         ``${VAR:?message}``, ``set -u`` with an unset variable, assigning to a readonly
@@ -1554,6 +1560,8 @@ class Session:
             if match.group("shell") != prefix[:-2]:
                 continue
             what, message = match.group("what"), match.group("message")
+            if message == b"readonly variable" and not errexit:
+                continue  # a script without `set -e` goes on after this one
             if (
                 message in _EXPANSION_ERRORS
                 or b'(error token is "' in message

@@ -181,11 +181,14 @@ def spawn_shell(
             setsigmask=(),
             setsigdef=_DEFAULT_SIGNALS,
         )
-    except (NotImplementedError, TypeError):
+    except NotImplementedError:
         # Python built against a libc without POSIX_SPAWN_SETSID (glibc < 2.26, old musl).
         os.close(master)
         _FAST["works"] = False
         return _pexpect_spawn(argv, env, cwd, rows, columns)
+    except ValueError as exc:  # e.g. an environment name with "=" or a value with NUL
+        os.close(master)
+        raise OSError(f"cannot start {argv[0]!r}: {exc}") from None
     except BaseException:
         os.close(master)
         raise

@@ -150,16 +150,21 @@ def test_exports_reach_a_fresh_shell_again(session: Session) -> None:
     # A value already exported is not sent again, until a new shell needs it.
     assert run(session, "echo $A", exports={"A": "1"}).output == "1\n"
     assert run(session, "echo $A; A=changed-by-cell", exports={"A": "1"}).output == "1\n"
+    # The cell changed it: the same value again is not resent (Runme's `$__` is ours to set).
+    assert run(session, "echo $A", exports={"A": "1"}).output == "changed-by-cell\n"
+    assert run(session, "echo $A", exports={"A": "2"}).output == "2\n"
     assert run(session, "exit 0", exports={"A": "1"}).shell_exited == 0
     assert run(session, "echo $A", exports={"A": "1"}).output == "1\n"
 
 
-@pytest.mark.parametrize("flag", ["-l", "--login"])
-def test_a_login_shell_gets_its_setup_typed(tmp_path: Path, flag: str) -> None:
-    # A login bash ignores --rcfile, so its setup is sent as a line instead.
+@pytest.mark.parametrize("flag", ["-l", "--login", "--norc", "--posix"])
+def test_a_bash_that_reads_no_rcfile_gets_its_setup_typed(tmp_path: Path, flag: str) -> None:
+    # A login, --norc or --posix bash ignores our --rcfile, so its setup is typed instead.
     s = Session(cwd=str(tmp_path), shell=("bash", flag))
     try:
-        assert run(s, "export A=1; shopt -q login_shell && echo login").output == "login\n"
+        login = flag in ("-l", "--login")
+        r = run(s, "export A=1; shopt -q login_shell && echo login || echo other")
+        assert r.output == ("login\n" if login else "other\n")
         assert run(s, "echo $A").output == "1\n"
     finally:
         s.close()
