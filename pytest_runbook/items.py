@@ -157,6 +157,7 @@ class RunbookFile(pytest.Module):
         self._ran: Set[int] = set()
         self._settled = 0  # cells before this index are never prerequisites again
         self._exports: Dict[str, str] = {}
+        self._physical_paths: Dict[str, str] = {}
         self._prefetched: Optional[Tuple[int, Submitted]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
         self.failed_cell: Optional[str] = None
@@ -252,9 +253,9 @@ class RunbookFile(pytest.Module):
             session = Session(
                 cwd=cwd, shell=self._session_shell(), env=env, columns=settings.columns
             )
+            session.prestart()
         except (OSError, ValueError):
             return  # only a head start: the file's first cell reports any problem itself
-        session.prestart()
         early[self.nodeid] = _EarlyShell(self.nodeid, session, cwd, env)
 
     # -- which cells run as prerequisites -----------------------------------------------
@@ -361,8 +362,8 @@ class RunbookFile(pytest.Module):
                 result = self._located(session.collect(ticket), command.line)
                 outcomes.append(_Outcome(command, result))
                 self._remember(cell, result)
-                if not _finished_ok(result, command.exit) and not (
-                    self._settings.update and _finished_but_for_status(result, command.exit)
+                if not _finished_ok(result, command.exit) and not _status_recordable(
+                    self._settings.update, cell, command, result
                 ):
                     break
                 if not self._settings.update and _output_mismatch(
@@ -553,11 +554,18 @@ class RunbookFile(pytest.Module):
         exports, self._exports = self._exports, {}
         return exports
 
+    def _physical(self, path: str) -> str:
+        """``path`` with symlinks resolved, once per path (it is asked for every command)."""
+        physical = self._physical_paths.get(path)
+        if physical is None:
+            physical = self._physical_paths[path] = os.path.realpath(path)
+        return physical
+
     def substitutions(self, cwd: Optional[str]) -> Dict[str, str]:
         subs = {
             # The shell starts in the physical directory (`cd -P`): `pwd` and getcwd() print
             # it without symlinks (macOS's /var is /private/var), so [CWD] stands for that.
-            "[CWD]": os.path.realpath(cwd or self.workdir()),
+            "[CWD]": self._physical(cwd or self.workdir()),
             "[TMP]": self.shell_session().tmpdir,
             "[ROOT]": str(self.config.rootpath),
         }
@@ -615,6 +623,19 @@ def _keep_given(line: str, given: Mapping[str, str]) -> str:
 
 def _clip(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _status_recordable(update: Optional[str], cell: Cell, command: Command, result: Result) -> bool:
+    """Update mode may write this console command's new status as ``[N]`` (and then go on
+    with the block): never for xfail cells, a cell's own ``exit=``, or a block it cannot
+    rewrite. Anything else that did not finish as declared stops the block."""
+    return (
+        update is not None
+        and cell.options.xfail is None
+        and cell.block is not None
+        and (command.status_line is not None or cell.options.exit == ExitSpec())
+        and _finished_but_for_status(result, command.exit)
+    )
 
 
 def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:
@@ -1023,12 +1044,7 @@ class RunbookItem(pytest.Item):
         cwd = file.cell_cwd(self.cell)
         mismatch = _output_mismatch(file, self.cell, command.expected, result, cwd)
         # Update mode records a changed status as cram -i does: `[N]` under the output.
-        new_status = (
-            self._updating is not None
-            and self.cell.block is not None
-            and _finished_but_for_status(result, command.exit)
-            and (command.status_line is not None or self.cell.options.exit == ExitSpec())
-        )
+        new_status = _status_recordable(self._updating, self.cell, command, result)
         if not new_status and not _finished_ok(result, command.exit):
             self._fail(
                 f"command {_first_line(command.source)!r} failed: "

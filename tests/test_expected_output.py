@@ -297,9 +297,18 @@ def test_cwd_placeholder_matches_through_symlinks(
         [CWD]
         [CWD]
         ```
+
+        ```sh {name=sub cwd=sub}
+        pwd
+        ```
+
+        ```output
+        [CWD]
+        ```
         """,
         "real/docs/here.md",
     )
+    (real / "docs" / "sub").mkdir()
     runbook(
         """
         ---
@@ -317,4 +326,4 @@ def test_cwd_placeholder_matches_through_symlinks(
         "real/docs/tmp.md",
     )
     result = pytester.runpytest("link/docs/here.md", "link/docs/tmp.md", "-p", "no:randomly")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)

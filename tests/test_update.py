@@ -272,6 +272,33 @@ def test_lines_that_still_match_are_kept_as_written(pytester: pytest.Pytester) -
     assert_second_run_clean(pytester, path, passed=2)
 
 
+def test_update_stops_a_block_it_may_not_record(pytester: pytest.Pytester) -> None:
+    # An xfail cell or a cell's own exit= is never rewritten, so the block stops at the
+    # failing command as in a normal run: later commands (maybe destructive) never run.
+    path = write(
+        pytester,
+        md(
+            """
+            |```console {xfail=true}
+            |$ false
+            |$ touch ran-after-xfail
+            |```
+            |
+            |```console {exit=1}
+            |$ true
+            |$ touch ran-after-exit
+            |```
+            """
+        ),
+    )
+    before = path.read_bytes()
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(xfailed=1, failed=1)
+    assert not (pytester.path / "ran-after-xfail").exists()
+    assert not (pytester.path / "ran-after-exit").exists()
+    assert path.read_bytes() == before
+
+
 def test_update_new_inserts_output_blocks_where_cells_printed(pytester: pytest.Pytester) -> None:
     source = md(
         """
