@@ -62,7 +62,6 @@ class _Outcome:
 class _EarlyShell:
     """A file's shell, started while the file before it still runs (see start_shell_early)."""
 
-    nodeid: str
     session: Session
     cwd: str
     env: Dict[str, str]
@@ -179,32 +178,39 @@ class RunbookFile(pytest.Module):
             if self.transcript is not None and self._settings.transcript_dir is not None:
                 self.transcript.write(self._settings.transcript_dir / self.display_path)
 
+    def _configured_dir(self) -> Optional[str]:
+        """The file's own directory or its frontmatter ``cwd``; None for ``cwd: tmp``."""
+        raw = self.document.options.cwd
+        if raw == "tmp":
+            return None
+        base = str(self.path.parent)
+        return os.path.normpath(os.path.join(base, os.path.expanduser(raw))) if raw else base
+
     def workdir(self) -> str:
         """The file's working directory: the file's own, or frontmatter ``cwd`` (``tmp``)."""
         if self._workdir is None:
-            base = str(self.path.parent)
-            raw = self.document.options.cwd
-            if raw == "tmp":
+            path = self._configured_dir()
+            if path is None:
                 self._own_tmp = tempfile.mkdtemp(prefix="runbook-cwd-")
-                self._workdir = self._own_tmp
-            elif raw:
-                path = os.path.normpath(os.path.join(base, os.path.expanduser(raw)))
-                if not os.path.isdir(path):
-                    raise CellFailed(
-                        f"{self.display_path}: frontmatter cwd {raw!r} is not a directory "
-                        f"({path}); fix: point cwd at an existing directory, or use cwd: tmp"
-                    )
-                self._workdir = path
-            else:
-                self._workdir = base
+                path = self._own_tmp
+            elif not os.path.isdir(path):
+                raise CellFailed(
+                    f"{self.display_path}: frontmatter cwd {self.document.options.cwd!r} is "
+                    f"not a directory ({path}); fix: point cwd at an existing directory, or "
+                    "use cwd: tmp"
+                )
+            self._workdir = path
         return self._workdir
 
+    def _given_env(self) -> Dict[str, str]:
+        """What the run gives the file's shell: our environment, frontmatter, --runbook-env."""
+        settings = self.config.stash[SETTINGS_KEY]
+        return {**os.environ, **self.document.options.env, **settings.env}
+
     def _session_env(self) -> Dict[str, str]:
-        env = dict(os.environ)
+        env = self._given_env()
         # pytest's own per-phase marker would differ between an early start and now.
         env.pop("PYTEST_CURRENT_TEST", None)
-        env.update(self.document.options.env)
-        env.update(self.config.stash[SETTINGS_KEY].env)
         return env
 
     def _session_shell(self) -> Tuple[str, ...]:
@@ -240,13 +246,9 @@ class RunbookFile(pytest.Module):
         _close_early_shells(config, keep=(self.nodeid, current.nodeid))
         if self.nodeid in early or not self.document.cells:
             return
-        raw = self.document.options.cwd
-        if raw == "tmp":
-            return  # the directory is made (and owned) by the file's own setup
-        base = str(self.path.parent)
-        cwd = os.path.normpath(os.path.join(base, os.path.expanduser(raw))) if raw else base
-        if not os.path.isdir(cwd):
-            return
+        cwd = self._configured_dir()
+        if cwd is None or not os.path.isdir(cwd):
+            return  # `cwd: tmp` is made (and owned) by the file's own setup; errors are its too
         env = self._session_env()
         settings = self.config.stash[SETTINGS_KEY]
         try:
@@ -256,7 +258,7 @@ class RunbookFile(pytest.Module):
             session.prestart()
         except (OSError, ValueError):
             return  # only a head start: the file's first cell reports any problem itself
-        early[self.nodeid] = _EarlyShell(self.nodeid, session, cwd, env)
+        early[self.nodeid] = _EarlyShell(session, cwd, env)
 
     # -- which cells run as prerequisites -----------------------------------------------
 
@@ -510,9 +512,7 @@ class RunbookFile(pytest.Module):
         return f"cell {cell.name!r} needs {program!r}, which is not installed"
 
     def _path_env(self) -> str:
-        settings = self.config.stash[SETTINGS_KEY]
-        merged = {**os.environ, **self.document.options.env, **settings.env}
-        return merged.get("PATH", os.defpath)
+        return self._given_env().get("PATH", os.defpath)
 
     def _source(self, cell: Cell, interpreter: Optional[Tuple[str, ...]]) -> str:
         source = cell.source
@@ -530,7 +530,7 @@ class RunbookFile(pytest.Module):
 
     def _keep_given_values(self, source: str) -> str:
         """promptEnv: a placeholder export keeps a value the run already provides (Runme)."""
-        given = {**os.environ, **self.document.options.env, **self._settings.env}
+        given = self._given_env()
         return "\n".join(_keep_given(line, given) for line in source.split("\n"))
 
     def _remember(self, cell: Cell, result: Result) -> None:
