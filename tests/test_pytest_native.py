@@ -892,51 +892,64 @@ def test_each_file_has_its_own_shell_even_when_started_early(
     assert len({line.split()[-1] for line in pids if line}) == 3, pids
 
 
-def _processes_in(directory: str) -> list[str]:
-    found = []
+def _live_shells() -> list[str]:
+    """Shells this process started that are still running (not zombies): pytester runs
+    pytest in this very process, so a file's session shell is a child of it."""
+    me, found = str(os.getpid()), []
     for pid in os.listdir("/proc"):
         try:
-            if pid.isdigit() and os.readlink(f"/proc/{pid}/cwd") == directory:
-                found.append(pid)
-        except OSError:
+            with open(f"/proc/{pid}/stat") as f:
+                comm, rest = f.read().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        state, ppid = rest.split()[:2]
+        if ppid == me and comm.endswith("(bash") and state not in "ZX":
+            found.append(pid)
     return found
+
+
+_RECORD_SHELLS = """
+from test_pytest_native import _live_shells
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.nodeid == "{nodeid}":
+        with open("shells-then", "w") as f:
+            f.write(" ".join(_live_shells()))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inspects /proc")
+def test_the_next_files_shell_starts_early_and_is_the_one_used(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    pytester.makeconftest(_RECORD_SHELLS.format(nodeid="first.md::last"))
+    pytester.syspathinsert(os.path.dirname(__file__))
+    runbook(
+        "```sh {name=only}\necho $$ > first-pid\n```\n\n```sh {name=last}\ntrue\n```\n", "first.md"
+    )
+    runbook("```sh {name=mine}\necho $$ > ../second-pid\n```\n", "later/second.md")
+    result = pytester.runpytest("first.md", "later/second.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    # While first.md's last cell ran, second.md's shell was already running beside it.
+    then = set((pytester.path / "shells-then").read_text().split())
+    first = (pytester.path / "first-pid").read_text().strip()
+    second = (pytester.path / "second-pid").read_text().strip()
+    assert first != second and {first, second} <= then, (first, second, then)
+    assert not set(_live_shells()) & then  # and both are gone
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inspects /proc")
 def test_a_shell_started_early_for_a_file_that_never_runs_is_closed(
     pytester: pytest.Pytester, runbook
 ) -> None:
-    later = str((pytester.path / "later").resolve())
-    pytester.makeconftest(
-        f"""
-        from test_pytest_native import _processes_in
-
-        def pytest_runtest_logreport(report):
-            if report.when == "call":  # b.md's shell was started during a.md's last cell
-                with open("seen", "w") as f:
-                    f.write(str(len(_processes_in({later!r}))))
-        """
-    )
+    pytester.makeconftest(_RECORD_SHELLS.format(nodeid="a.md::fails"))
     pytester.syspathinsert(os.path.dirname(__file__))
-    runbook(
-        """
-        ```sh {name=fails}
-        false
-        ```
-        """,
-        "a.md",
-    )
-    runbook(
-        """
-        ```sh {name=never}
-        touch ran-never
-        ```
-        """,
-        "later/b.md",
-    )
+    runbook("```sh {name=fails}\necho $$ > a-pid; false\n```\n", "a.md")
+    runbook("```sh {name=never}\ntouch ran-never\n```\n", "later/b.md")
     result = pytester.runpytest("a.md", "later/b.md", "-x", "-p", "no:randomly")
     result.assert_outcomes(failed=1)
-    assert not os.path.exists(os.path.join(later, "ran-never"))
-    assert (pytester.path / "seen").read_text() == "1"
-    assert _processes_in(later) == []  # closed when the run stopped, not left to the GC
+    assert not (pytester.path / "later" / "ran-never").exists()
+    # b.md's shell had been started early beside a.md's, and the stop closed it (not the GC).
+    then = set((pytester.path / "shells-then").read_text().split())
+    assert len(then - {(pytester.path / "a-pid").read_text().strip()}) == 1, then
+    assert not set(_live_shells()) & then
