@@ -303,6 +303,11 @@ _PROMPT_ENV = {
 
 _CRAM_STATUS = re.compile(r"\[([0-9]+)\]")
 _MARKER_UNSAFE = re.compile(r"[^\w+\-./\[\]]")
+# pytest's own marks (a tag named so would act) and the words of -m expressions.
+_RESERVED_MARKS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "runbook"}
+    | {"and", "or", "not", "true", "false", "none"}
+)
 # `user@host:~$ ls`, `root@box:/# apt ...`, `% ls`, `(venv) $ pip`: prompts other than "$ ".
 _OTHER_PROMPT = re.compile(r"^(?:\([^)\s]+\) ?)?(?:[\w.@~:/-]+[$#]|\[[^\]\n]+\][$#]|\$|%) +\S")
 _markdown: Optional[MarkdownIt] = None
@@ -462,6 +467,8 @@ class _Parser:
         names = []
         for tag in tags:
             name = _MARKER_UNSAFE.sub("_", tag.strip())
+            if name.lower() in _RESERVED_MARKS:
+                name = f"tag_{name}"  # a `skip` tag must not skip, nor `not` break -m
             if name != tag:
                 self.notice(
                     line,
@@ -483,7 +490,8 @@ class _Parser:
             elif key not in _FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
                 # Other tools' keys (title, sidebar_position) are left alone; a near miss of
                 # one of ours is almost certainly a typo that would silently do nothing.
-                close = difflib.get_close_matches(str(key), list(_FILE_KEYS), n=1, cutoff=0.6)
+                ours = [*_FILE_KEYS, "runbook"]
+                close = difflib.get_close_matches(str(key), ours, n=1, cutoff=0.6)
                 if close:
                     self.notice(
                         line_of(str(key)),

@@ -647,8 +647,7 @@ def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:
         and not result.timed_out
         and not result.waiting_for_input
         and not result.incomplete
-        and result.shell_exited is None
-        and not result.replaced
+        and not result.replaced  # `exit N` counts: N is the command's status
     )
 
 
@@ -748,9 +747,38 @@ def _excluded_by_keyword(item: pytest.Item, keyword: str) -> bool:
         expression = Expression.compile(keyword)
         matcher = KeywordMatcher.from_item(item)
         without_name = KeywordMatcher(set(matcher._names) - {item.name})
-        return not expression.evaluate(matcher) and bool(expression.evaluate(without_name))
-    except Exception:  # a private API: if it moves, -k only deselects, as before
-        return False
+        if not expression.evaluate(matcher) and expression.evaluate(without_name):
+            return True
+    except Exception:  # a private API: if it moves, the words below still count
+        pass
+    # `-k "final and not danger"` selects neither by the rule above, but names danger under
+    # a `not`: a cell named there is one the user wants left alone.
+    return any(word in item.name.lower() for word in _negated_words(keyword))
+
+
+def _negated_words(expression: str) -> List[str]:
+    """The words of a -k expression under a ``not``, lower-cased (pytest matches them as
+    case-insensitive substrings)."""
+    words: List[str] = []
+    negated_groups: List[bool] = []
+    pending = False
+    for token in re.findall(r"\(|\)|[^\s()]+", expression):
+        inside = bool(negated_groups and negated_groups[-1])
+        if token == "not":
+            pending = not pending
+        elif token == "(":
+            negated_groups.append(pending or inside)
+            pending = False
+        elif token == ")":
+            if negated_groups:
+                negated_groups.pop()
+        elif token in ("and", "or"):
+            pending = False
+        else:
+            if pending or inside:
+                words.append(token.lower())
+            pending = False
+    return words
 
 
 def _on_platform(platforms: Tuple[str, ...]) -> bool:

@@ -150,6 +150,7 @@ _SESSION_ERROR = re.compile(
     rb"^(?:[^\n:]*/)?(?P<shell>[^\n:/]+): (?P<what>[^\n:]+): (?P<message>[^\n]+)$", re.MULTILINE
 )
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_LINE_PREFIX = re.compile(rb"line [0-9]+\Z")
 _JOB_NOTICE = re.compile(
     rb"^\[[0-9]+\][+ -] +(?:Done|Exit [0-9]+|Terminated|Killed|Hangup|Interrupt|Quit|Aborted"
     rb"|Broken pipe|Alarm clock|Segmentation fault|User defined signal [12])"
@@ -1560,6 +1561,8 @@ class Session:
             if match.group("shell") != prefix[:-2]:
                 continue
             what, message = match.group("what"), match.group("message")
+            if _LINE_PREFIX.match(what):
+                continue  # `bash: line 1: ...`: a child `bash -c`, whose failure is its own
             if message == b"readonly variable" and not errexit:
                 continue  # a script without `set -e` goes on after this one
             if (

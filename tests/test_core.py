@@ -487,6 +487,7 @@ def test_errors_that_end_a_script_fail_the_cell(pytester: pytest.Pytester, runbo
         cd /nonexistent-dir || echo "fallback"
         nosuchcommand-xyz || true
         echo "bash: not: an error"
+        bash -c 'echo $((1/0))' || echo handled
         ```
 
         ```output
@@ -494,6 +495,8 @@ def test_errors_that_end_a_script_fail_the_cell(pytester: pytest.Pytester, runbo
         fallback
         bash: nosuchcommand-xyz: command not found
         bash: not: an error
+        bash: line 1: 1/0: division by 0 (error token is "0")
+        handled
         ```
         """
     )

@@ -1182,3 +1182,14 @@ def test_a_frontmatter_key_close_to_ours_is_a_notice() -> None:
     assert any("'evn'" in m and "'env'" in m for _, m in messages)
     assert any("'runbook.timout' (did you mean 'timeout'?)" in m for _, m in messages)
     assert not any("title" in m or "sidebar" in m or "'tags'" in m for _, m in messages)
+
+
+def test_tags_named_like_pytest_marks_or_expression_words_are_renamed() -> None:
+    document = doc("```sh {name=a tag=skip,not,fast}\necho\n```\n")
+    assert document.cells[0].options.tags == ("tag_skip", "tag_not", "fast")
+    assert "select it with -m 'tag_skip'" in document.notices[0].message
+
+
+def test_a_misspelled_runbook_key_is_a_notice() -> None:
+    document = doc("---\nrunbok:\n  timeout: 3\n---\n```sh\necho\n```\n")
+    assert "did you mean 'runbook'?" in document.notices[0].message

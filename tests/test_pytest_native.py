@@ -125,6 +125,9 @@ def test_a_cell_left_out_by_name_with_k_never_runs(pytester: pytest.Pytester, ru
     result = pytester.runpytest("doc.md::target", "-k", "not dropped")
     result.assert_outcomes(passed=1)
     assert "dropped" not in ran(pytester)
+    result = pytester.runpytest("doc.md", "-k", "target and not dropped")
+    result.assert_outcomes(passed=1, deselected=9)
+    assert "dropped" not in ran(pytester)
 
 
 def test_marker_expression_leaves_tagged_cells_out_of_a_full_run(

@@ -184,6 +184,8 @@ def test_console_exit_statuses_are_recorded_as_cram_does(pytester: pytest.Pytest
             |$ true
             |[1]
             |$ echo end
+            |$ exit 3
+            |[4]
             |```
             |
             |```console {exit=1}
@@ -194,7 +196,7 @@ def test_console_exit_statuses_are_recorded_as_cram_does(pytester: pytest.Pytest
     )
     result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["runbook: 5 outputs updated in 1 file"])
+    result.stdout.fnmatch_lines(["runbook: 6 outputs updated in 1 file"])
     assert path.read_bytes() == md(
         """
         |```console
@@ -209,6 +211,8 @@ def test_console_exit_statuses_are_recorded_as_cram_does(pytester: pytest.Pytest
         |$ true
         |$ echo end
         |end
+        |$ exit 3
+        |[3]
         |```
         |
         |```console {exit=1}
