@@ -876,7 +876,7 @@ class Session:
             # Saving the user's ERR trap costs a file write per cell: only once one exists.
             self._err_trap_seen = self._err_trap_seen or "ERR" in source
             save_trap = use_errexit and self._err_trap_seen
-            ack = secrets.token_hex(6) if (stdin or answer_list) else ""
+            ack = secrets.token_hex(6) if (stdin is not None or answer_list) else ""
             line = self._line(
                 seq, path, cwd, interpreter, use_errexit, save_trap, exports, temp, ack
             )
@@ -885,7 +885,7 @@ class Session:
             cell.errexit = use_errexit
             if cell.sourced:
                 cell.source = data
-            if stdin:
+            if stdin is not None:  # "" too: no input, only its end
                 data = stdin.encode("utf-8", "surrogateescape")
                 if not answer_list:
                     # Then end of input, as from a pipe: `wc -l` and `cat` finish. (^D ends
@@ -1378,6 +1378,7 @@ class Session:
             self._send(line)
         quiet_since = time.monotonic()
         waiting_hits = 0
+        eofs = 0
         while True:
             self._parse(cell, None)
             if cell.started:
@@ -1404,7 +1405,12 @@ class Session:
             if cell.started and now - t0 >= _WAIT_AFTER and now - quiet_since >= _TICK * 0.9:
                 if self._blocked_on_terminal():
                     waiting_hits += 1
-                    if waiting_hits >= 2:
+                    if waiting_hits >= 2 and stdin is not None and not answers and eofs < 64:
+                        # A pipe keeps answering end of input; a terminal gives one per ^D.
+                        eofs += 1
+                        waiting_hits = 0
+                        self._send(b"\x04")
+                    elif waiting_hits >= 2:
                         # What the interrupt itself prints (a newline, `^C`) is not the cell's.
                         keep = len(cell.chunks)
                         how = self._recover(cell, ack)

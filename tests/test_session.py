@@ -381,6 +381,10 @@ def test_stdin_param(session: Session) -> None:
     r = run(session, "read a; read b", stdin="only-one\n")
     assert (r.status, r.waiting_for_input) == (1, False)
     assert run(session, "echo still here").output == "still here\n"
+    # Every later read sees the end again, as from a pipe; stdin="" is only the end.
+    assert run(session, "cat; echo x; wc -l", stdin="a\nb\n").output == "a\nb\nx\n0\n"
+    assert run(session, "cat; echo done", stdin="").output == "done\n"
+    assert run(session, "echo fine").output == "fine\n"
 
 
 def test_answers(session: Session) -> None:
