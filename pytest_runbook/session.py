@@ -1521,10 +1521,10 @@ class Session:
                 "failing command does not end the session."
             )
         fatal = None
-        if cell.sourced and status == 0:
+        if cell.sourced and status is not None:  # failed already or not: the note explains
             fatal = self._fatal_expansion_error(raw, cell.source, cell.errexit)
         if fatal is not None:
-            status = 1
+            status = status or 1
             notes.append(
                 f"bash reported `{fatal}`: in a script (and in Runme) that error ends the cell "
                 "with status 1. The session's interactive bash only skipped that command and "
