@@ -21,8 +21,9 @@ from . import report
 from .document import Cell, Command, Document, ExitSpec, read
 from .errors import RunbookError
 from .matching import Mismatch, check
+from .model import Result
 from .rewrite import expected_for
-from .session import Result, Session, Submitted
+from .session import Session, Submitted
 from .settings import SETTINGS_KEY, Settings
 from .transcript import Transcript
 

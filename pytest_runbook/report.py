@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from .document import Cell
-from .session import Result
+from .model import Result
 
 _MAX_OUTPUT_LINES = 60
 

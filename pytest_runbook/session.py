@@ -74,24 +74,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .model import Result
 from .terminal import spawn_shell
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one cell did."""
-
-    output: str  # merged stdout+stderr as the terminal showed it (LF line ends, lossless)
-    status: Optional[int]  # the cell's exit status; None when it never finished
-    duration: float  # seconds
-    timed_out: bool = False
-    waiting_for_input: bool = False  # it blocked reading a terminal that had nothing for it
-    incomplete: bool = False  # unterminated quote/heredoc/brace: bash waited for more input
-    shell_exited: Optional[int] = None  # the shell itself ended in this cell (its status)
-    note: str = ""  # one human sentence for reports, e.g. why it was interrupted
-    replaced: bool = False  # the cell replaced the shell (`exec bash`): the next cell starts afresh
-    failed_command: str = ""  # under errexit: the command that failed, as bash shows it
-
 
 _LINUX = sys.platform.startswith("linux")
 _ROWS = 50

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from .document import Cell, Document, split_lines
-from .session import Result
+from .model import Result
 
 
 class Transcript:

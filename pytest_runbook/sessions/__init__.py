@@ -1,0 +1,1 @@
+"""The kinds of session a cell can run in; each module is one kind, behind ``base.Session``."""
