@@ -32,6 +32,7 @@ _RAISES_TAGS = frozenset({"raises-exception"})
 _CELL_TYPE = re.compile(r'^\s*"cell_type":\s*"')
 _SOURCE = re.compile(r'^\s*"source":\s*(\[)?')
 _INSTALL_HINT = "pip install 'pytest-runbook[jupyter]'"
+_DEFAULTS = Defaults()
 
 
 class NotebookUnavailable(RunbookError):
@@ -88,9 +89,9 @@ def _cell_lines(text: str, count: int) -> List[Tuple[int, int]]:
         for at in range(start, end):
             match = _SOURCE.match(lines[at])
             if match is not None:
-                source_line = at + 1 if match.group(1) and not lines[at].rstrip().endswith(
-                    "]"
-                ) else at
+                source_line = (
+                    at + 1 if match.group(1) and not lines[at].rstrip().endswith("]") else at
+                )
                 break
         found.append((start, source_line))
     return found
@@ -112,7 +113,7 @@ def _quarto(source: str) -> Dict[str, Any]:
         return {}  # a comment that merely looks like options; the cell still runs
 
 
-def read_notebook(path: str, defaults: Defaults = Defaults()) -> Document:
+def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     """Read an ``.ipynb`` file: one ``kernel`` cell per code cell; bad JSON is a RunbookError.
 
     ``Document.meta`` holds ``{"kernel": NAME}`` (from ``metadata.kernelspec.name``, else
@@ -147,9 +148,7 @@ def read_notebook(path: str, defaults: Defaults = Defaults()) -> Document:
     for index, raw in enumerate(notebook.cells):
         if raw.get("cell_type") != "code":
             continue
-        cells.append(
-            _cell(raw, index, len(cells), positions[index], language, options, names)
-        )
+        cells.append(_cell(raw, index, len(cells), positions[index], language, options, names))
     return Document(
         path=path,
         text=text,

@@ -70,9 +70,12 @@ def _yaml(text: str, first_line: int) -> Dict[str, Any]:
         value = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        offset = mark.line if mark is not None else 0
+        # An unexpected end is reported one line past the text: keep it on the last option.
+        offset = min(mark.line if mark is not None else 0, max(text.count("\n") - 1, 0))
         problem = getattr(exc, "problem", None) or str(exc)
-        raise TextNotebookError(first_line + offset, f"cell options are not valid YAML: {problem}")
+        raise TextNotebookError(
+            first_line + offset, f"cell options are not valid YAML: {problem}"
+        ) from None
     if not isinstance(value, dict):
         raise TextNotebookError(first_line, "cell options must be 'key: value' pairs")
     return {str(key): val for key, val in value.items()}
@@ -82,7 +85,7 @@ def _myst_options(lines: List[str]) -> Tuple[Dict[str, Any], int]:
     if lines and lines[0].strip() == "---":
         for end in range(1, len(lines)):
             if lines[end].strip() == "---":
-                return _yaml("\n".join(lines[1:end]), 1), end + 1
+                return _yaml("".join(line + "\n" for line in lines[1:end]), 1), end + 1
         raise TextNotebookError(0, "the cell's '---' options block is never closed with '---'")
     count = 0
     yaml_lines: List[str] = []
@@ -92,7 +95,7 @@ def _myst_options(lines: List[str]) -> Tuple[Dict[str, Any], int]:
             break
         yaml_lines.append(f"{match.group(1)}: {match.group(2) or ''}")
         count += 1
-    options = _yaml("\n".join(yaml_lines), 0) if yaml_lines else {}
+    options = _yaml("".join(line + "\n" for line in yaml_lines), 0) if yaml_lines else {}
     # MyST reads "one blank line after the options" as their end, not as source.
     if count and count < len(lines) and not lines[count].strip():
         count += 1
@@ -107,7 +110,9 @@ def quarto_options(lines: List[str]) -> Tuple[Dict[str, Any], int]:
         if match is None:
             break
         yaml_lines.append(match.group(2))
-    return (_yaml("\n".join(yaml_lines), 0) if yaml_lines else {}), len(yaml_lines)
+    return (_yaml("".join(line + "\n" for line in yaml_lines), 0) if yaml_lines else {}), len(
+        yaml_lines
+    )
 
 
 def parse_fence(info: str, content: str) -> Optional[FenceCell]:
@@ -180,9 +185,7 @@ def kernel_from_frontmatter(meta: Mapping[str, Any]) -> Optional[KernelRef]:
         spec, key = jupyter.get("kernelspec"), "jupyter"
     if isinstance(spec, Mapping) and isinstance(spec.get("name"), str) and spec["name"]:
         language = spec.get("language")
-        return KernelRef(
-            spec["name"], language.lower() if isinstance(language, str) else None, key
-        )
+        return KernelRef(spec["name"], language.lower() if isinstance(language, str) else None, key)
     if isinstance(jupyter, str) and jupyter:
         return KernelRef(jupyter, None, "jupyter")
     return None

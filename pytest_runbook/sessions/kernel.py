@@ -1,4 +1,4 @@
-"""A Jupyter kernel as a session: one kernel per file, cells run step by step through jupyter_client.
+"""A Jupyter kernel as a session: one kernel per file, its cells run in order via jupyter_client.
 
 jupyter_client is an optional extra, imported only when a kernel is started or looked up, so
 this module itself imports without it; a missing extra or kernel becomes ``KernelUnavailable``
@@ -15,6 +15,7 @@ exits the kernel within about a second when pytest itself dies (even by ``kill -
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -28,7 +29,8 @@ from ..notebook import output_text
 from .base import Request
 
 if TYPE_CHECKING:
-    from jupyter_client import BlockingKernelClient, KernelManager
+    from jupyter_client.blocking.client import BlockingKernelClient
+    from jupyter_client.manager import KernelManager
 
 __all__ = ["INSTALL_HINT", "KernelSession", "KernelUnavailable", "check_kernel"]
 
@@ -519,10 +521,8 @@ def _displays(outputs: Tuple[Mapping[str, Any], ...]) -> Tuple[Tuple[str, bytes]
         data = output.get("data") or {}
         png = data.get("image/png")
         if isinstance(png, str):
-            try:
+            with contextlib.suppress(ValueError):  # not base64: nothing a transcript could show
                 found.append(("image/png", base64.b64decode(png)))
-            except ValueError:
-                pass  # not base64: nothing a transcript could show
         svg = data.get("image/svg+xml")
         if isinstance(svg, (str, list)):
             found.append(("image/svg+xml", "".join(svg).encode("utf-8")))
