@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -239,30 +240,53 @@ def test_close_leaves_no_process(tmp_path: Path) -> None:
     assert session.close() == []  # closing twice is harmless
 
 
-def test_kernel_exits_soon_after_pytest_is_killed(tmp_path: Path) -> None:
-    """kill -9 of the process that started the kernel: ipykernel's parent poller ends it."""
+def test_kernel_and_its_children_die_soon_after_pytest_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the process that started the kernel: the kernel's process group goes too."""
     script = textwrap.dedent(
         f"""
         import os, sys, time
         from pytest_runbook.sessions.base import Request
         from pytest_runbook.sessions.kernel import KernelSession
         session = KernelSession(kernel_name="python3", cwd={str(tmp_path)!r}, env=dict(os.environ))
-        result = session.run(Request(source="1", path="doc.md", line=0, timeout=60))
-        print(session.kernel_pid, result.status, flush=True)
+        source = "import subprocess; subprocess.Popen(['sleep', '300']).pid"
+        result = session.run(Request(source=source, path="doc.md", line=0, timeout=60))
+        print(session.kernel_pid, result.output.strip(), result.status, flush=True)
         time.sleep(300)
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
-        pid, status = parent.stdout.readline().split()
+        kernel, child, status = parent.stdout.readline().split()
         assert status == "0"
-        kernel_pid = int(pid)
-        assert not gone(kernel_pid)
+        kernel_pid, child_pid = int(kernel), int(child)
+        assert not gone(kernel_pid) and not gone(child_pid)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
     assert wait_gone(kernel_pid, 10), "the kernel outlived its killed parent"
+    assert wait_gone(child_pid, 5), "a process the kernel started outlived the run"
+
+
+def test_a_kernel_that_cannot_start_is_a_failure_with_its_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec_dir = tmp_path / "kernels" / "broken"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import sys; sys.exit('broken kernel: missing library')"]
+    spec = {"argv": argv + ["{connection_file}"], "display_name": "Broken", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    session = KernelSession(
+        kernel_name="broken", cwd=str(tmp_path), env=dict(os.environ), startup_timeout=20
+    )
+    try:
+        result = session.run(request("1"))
+    finally:
+        assert session.close() == []
+    assert result.status is None
+    assert "kernel 'broken' did not start" in result.note
+    assert "broken kernel: missing library" in result.note
 
 
 def test_unknown_kernel_is_kernel_unavailable_naming_it(tmp_path: Path) -> None:

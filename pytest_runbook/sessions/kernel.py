@@ -8,8 +8,10 @@ process; the first ``submit`` waits for it to answer, so a runner that starts th
 kernel early hides most of its start-up.
 
 Nothing outlives the run: ``close()`` kills the kernel's process group (the kernel and what its
-cells spawned), and jupyter_client sets ``JPY_PARENT_PID`` so that ipykernel's parent poller
-exits the kernel within about a second when pytest itself dies (even by ``kill -9``).
+cells spawned). If pytest itself dies (even by ``kill -9``), an IPython kernel's watchdog
+thread kills that process group within a fraction of a second; other kernels rely on their own
+parent polling (jupyter_client sets ``JPY_PARENT_PID``; ipykernel's poller exits when it
+changes) and take only themselves down.
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@
 # IPython names a cell's frames "Cell In[7], line 3"; mapped back to the document's lines.
 _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
+# Run inside an IPython kernel at start (POSIX): when the process that started it (pytest, an
+# xdist worker) dies, even by kill -9, kill the kernel's whole process group, so processes its
+# cells started go too. ipykernel's own parent poller would exit the kernel alone, leaving them.
+_WATCHDOG = """\
+def _runbook_watchdog():
+    import os, threading, time
+    parent = os.getppid()
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.killpg(os.getpgrp(), 9)
+    threading.Thread(target=watch, name="runbook-parent-watchdog", daemon=True).start()
+_runbook_watchdog()
+del _runbook_watchdog"""
 
 
 class KernelUnavailable(Exception):
@@ -186,6 +202,8 @@ class KernelSession:
         if any("ipykernel" in part for part in spec.argv):
             # IPython would write every cell into the user's ~/.ipython history database.
             extra.append("--HistoryManager.hist_file=:memory:")
+            if os.name == "posix":  # the watchdog replaces ipykernel's own parent poller
+                extra += ["--IPKernelApp.parent_handle=0", f"--IPKernelApp.exec_lines={_WATCHDOG}"]
         log = open(os.path.join(self._runtime_dir, "kernel.log"), "wb")  # noqa: SIM115
         try:
             manager.start_kernel(
