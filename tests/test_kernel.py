@@ -274,7 +274,7 @@ def test_a_kernel_that_cannot_start_is_a_failure_with_its_words(
     spec_dir = tmp_path / "kernels" / "broken"
     spec_dir.mkdir(parents=True)
     argv = [sys.executable, "-c", "import sys; sys.exit('broken kernel: missing library')"]
-    spec = {"argv": argv + ["{connection_file}"], "display_name": "Broken", "language": "python"}
+    spec = {"argv": [*argv, "{connection_file}"], "display_name": "Broken", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     session = KernelSession(
