@@ -121,6 +121,7 @@ class _Ticket:
     started: float
     preamble_id: Optional[str] = None
     failure: str = ""  # why the kernel could not run it at all
+    note: str = ""
 
 
 @dataclass
@@ -216,6 +217,13 @@ class KernelSession:
         except NoSuchKernel:
             self._remove_runtime_dir()
             raise _no_such_kernel(self.kernel_name) from None
+        except OSError as exc:  # the kernelspec's program is missing or not executable
+            self._remove_runtime_dir()
+            raise KernelUnavailable(
+                self.kernel_name,
+                f"kernel {self.kernel_name!r} could not be launched ({' '.join(spec.argv)}): {exc}",
+                "repair or reinstall the kernel (`jupyter kernelspec list` shows where it is)",
+            ) from None
         finally:
             log.close()  # the kernel holds its own copy of the descriptor
         client = manager.client()
@@ -300,10 +308,13 @@ class KernelSession:
             preamble_id = client.execute(
                 preamble, silent=True, store_history=False, allow_stdin=False
             )
+        note = ""
+        if not preamble and (request.cwd or request.exports or request.environ is not None):
+            note = f"cwd= and the environment cannot be set in a {self.language or '?'} kernel"
         msg_id = client.execute(
             request.source, store_history=True, allow_stdin=True, stop_on_error=False
         )
-        return _Ticket(request, msg_id=msg_id, started=started, preamble_id=preamble_id)
+        return _Ticket(request, msg_id, started, preamble_id=preamble_id, note=note)
 
     def _preamble(self, request: Request) -> str:
         # A cell's cwd= and the environment can only be set from inside the kernel, in its own
@@ -489,8 +500,7 @@ class KernelSession:
         notes: List[str] = []
         if lost is not None:
             notes.append(f"the kernel was restarted ({lost}): state from earlier cells was lost")
-        if note:
-            notes.append(note)
+        notes += [text for text in (note, ticket.note) if text]
         status: Optional[int] = None
         exception = traceback = ""
         reply = run.reply
