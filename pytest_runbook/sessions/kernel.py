@@ -168,6 +168,7 @@ class KernelSession:
         self._lost: Optional[str] = None  # why the previous kernel was replaced
         self._frames: Dict[int, Tuple[str, int]] = {}  # execution count -> (path, first line)
         self._closed_notes: List[str] = []
+        self._broken: Optional[str] = None  # why the kernel could not start
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -294,12 +295,17 @@ class KernelSession:
         return self.collect(self.submit(request))
 
     def submit(self, request: Request) -> _Ticket:
-        started = time.monotonic()
-        self.start()
-        failure = self._wait_ready()
+        failure = self._broken
+        if failure is None:
+            self.start()
+            failure = self._wait_ready()
         if failure is not None:
+            # A kernel that cannot start fails each cell at once, not after another wait.
             self._shutdown()
-            return _Ticket(request, msg_id="", started=started, failure=failure)
+            self._broken = failure
+            return _Ticket(request, msg_id="", started=time.monotonic(), failure=failure)
+        # The cell's clock starts now: a kernel's start-up is not the cell's time.
+        started = time.monotonic()
         client = self._client
         assert client is not None
         preamble = self._preamble(request)
