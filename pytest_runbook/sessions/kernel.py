@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..model import Result
 from ..notebook import output_text
-from .base import Request
+from .base import Request, Session, Ticket
 
 if TYPE_CHECKING:
     from jupyter_client.blocking.client import BlockingKernelClient
@@ -272,7 +272,8 @@ class KernelSession:
                 manager.shutdown_kernel(now=True)
             except Exception as exc:  # already gone, or its files were removed under it
                 self._closed_notes.append(f"kernel shutdown: {exc}")
-            manager.cleanup_resources()
+                with contextlib.suppress(Exception):
+                    manager.cleanup_resources()
         self._remove_runtime_dir()
 
     def _remove_runtime_dir(self) -> None:
@@ -338,7 +339,9 @@ class KernelSession:
             return ""
         return "\n".join(["import os as _os", *steps, "del _os"])
 
-    def collect(self, ticket: _Ticket) -> Result:
+    def collect(self, ticket: Ticket) -> Result:
+        if not isinstance(ticket, _Ticket):
+            raise TypeError(f"not a ticket of this kernel session: {ticket!r}")
         lost, self._lost = self._lost, None
         if not ticket.msg_id:  # the kernel never started
             return Result(
@@ -561,3 +564,9 @@ def _displays(outputs: Tuple[Mapping[str, Any], ...]) -> Tuple[Tuple[str, bytes]
         if isinstance(svg, (str, list)):
             found.append(("image/svg+xml", "".join(svg).encode("utf-8")))
     return tuple(found)
+
+
+if TYPE_CHECKING:  # mypy checks that a KernelSession is a Session
+
+    def _is_a_session(session: KernelSession) -> Session:
+        return session
