@@ -41,6 +41,7 @@ _EOF = "\x04"  # ipykernel raises EOFError in input() for this input_reply
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # IPython names a cell's frames "Cell In[7], line 3"; mapped back to the document's lines.
 _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+_PROMPT_WINDOW = 65536  # characters of recent output an answer's prompt is looked for in
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
 # Run inside an IPython kernel at start (POSIX): when the process that started it (pytest, an
 # xdist worker) dies, even by kill -9, kill the kernel's whole process group, so processes its
@@ -441,7 +442,8 @@ class KernelSession:
         self._append(run, output)
         text = output_text([output])
         if text:
-            run.since_answer += text
+            if run.answers_left:  # the tail is enough to find a prompt, and stays small
+                run.since_answer = (run.since_answer + text)[-_PROMPT_WINDOW:]
             if ticket.request.on_output is not None:
                 ticket.request.on_output(text)
 
