@@ -165,6 +165,12 @@ def test_png_display_is_decoded(shared: KernelSession) -> None:
     assert result.output == "<IPython.core.display.Image object>\n"
 
 
+def test_clear_output_clears_what_came_before(shared: KernelSession) -> None:
+    source = "from IPython.display import clear_output\nprint('a')\nclear_output()\nprint('b')"
+    result = shared.run(request(source))
+    assert (result.status, result.output) == (0, "b\n")
+
+
 def test_live_output_is_streamed(shared: KernelSession) -> None:
     seen: List[str] = []
     result = shared.run(request("print('a'); print('b')\n3", on_output=seen.append))
@@ -188,6 +194,27 @@ def test_kernel_runs_in_cwd_and_takes_cell_cwd_and_exports(tmp_path: Path) -> No
         assert missing.status == 1 and "FileNotFoundError" in missing.exception
     finally:
         session.close()
+
+
+def test_a_kernel_of_another_language_says_it_cannot_take_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec_dir = tmp_path / "kernels" / "other"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Other", "language": "Other"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    session = KernelSession(kernel_name="other", cwd=str(tmp_path), env=dict(os.environ))
+    try:
+        result = session.run(request("print('ran')", cwd="sub"))
+    finally:
+        session.close()
+    assert (result.status, result.output) == (0, "ran\n")
+    assert result.note == (
+        "cwd= and exported variables were not applied: kernel 'other' runs other, "
+        "and only Python kernels take them"
+    )
 
 
 def test_uninterruptible_cell_restarts_the_kernel_and_the_next_hears_of_it(

@@ -318,7 +318,10 @@ class KernelSession:
             )
         note = ""
         if not preamble and (request.cwd or request.exports or request.environ is not None):
-            note = f"cwd= and the environment cannot be set in a {self.language or '?'} kernel"
+            note = (
+                f"cwd= and exported variables were not applied: kernel {self.kernel_name!r} "
+                f"runs {self.language or 'an unknown language'}, and only Python kernels take them"
+            )
         msg_id = client.execute(
             request.source, store_history=True, allow_stdin=True, stop_on_error=False
         )
