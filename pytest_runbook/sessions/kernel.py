@@ -82,7 +82,7 @@ def _jupyter_client(kernel_name: str) -> Any:
         raise KernelUnavailable(
             kernel_name,
             f"kernel {kernel_name!r} needs jupyter_client, which is not installed ({exc})",
-            f"{INSTALL_HINT} (and the kernel itself, e.g. pip install ipykernel)",
+            f"{INSTALL_HINT} (it includes ipykernel, the Python kernel)",
         ) from None
     return jupyter_client
 
@@ -98,8 +98,8 @@ def _no_such_kernel(kernel_name: str) -> KernelUnavailable:
     return KernelUnavailable(
         kernel_name,
         f"no Jupyter kernel named {kernel_name!r} ({listing})",
-        f"install it (for Python: {INSTALL_HINT} ipykernel; for another language its own "
-        "kernel package), or name an installed one in the file's kernel/kernelspec",
+        f"install it (Python: {INSTALL_HINT}, which includes ipykernel; another language: its "
+        "kernel package), or name an installed kernel in the file's kernel/kernelspec",
     )
 
 
