@@ -98,7 +98,7 @@ def test_display_data_text_and_trailing_semicolon(shared: KernelSession) -> None
 
 
 def test_error_is_status_1_with_exception_and_a_clean_traceback(shared: KernelSession) -> None:
-    shared.run(request("def divide():\n    return 1 / 0\n", line=20))
+    shared.run(request("before_error = 41\ndef divide():\n    return 1 / 0\n", line=19))
     result = shared.run(request("print('start')\ndivide()", line=30))
     assert result.status == 1
     assert result.output == "start\n"
@@ -108,7 +108,7 @@ def test_error_is_status_1_with_exception_and_a_clean_traceback(shared: KernelSe
     assert "doc.md:32" in result.traceback  # divide() is line 2 of the cell at line 30
     assert "doc.md:22, in divide()" in result.traceback
     assert result.traceback.rstrip().endswith("ZeroDivisionError: division by zero")
-    assert shared.run(request("x")).output == "41\n"  # the error kept the state
+    assert shared.run(request("before_error")).output == "41\n"  # the error kept the state
 
 
 def test_timeout_interrupts_and_state_survives(shared: KernelSession) -> None:
