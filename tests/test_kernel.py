@@ -271,6 +271,15 @@ def test_close_leaves_no_process(tmp_path: Path) -> None:
     assert session.close() == []  # closing twice is harmless
 
 
+def test_close_right_after_start_kills_the_starting_kernel(tmp_path: Path) -> None:
+    session = new_session(tmp_path)
+    session.start()  # an early start for a file that then runs nothing (all deselected)
+    pid = session.kernel_pid
+    assert pid is not None and not gone(pid)
+    assert session.close() == []
+    assert wait_gone(pid, 5)
+
+
 def test_kernel_and_its_children_die_soon_after_pytest_is_killed(tmp_path: Path) -> None:
     """kill -9 of the process that started the kernel: the kernel's process group goes too."""
     script = textwrap.dedent(
