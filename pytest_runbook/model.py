@@ -109,6 +109,9 @@ class Cell:
     commands: Tuple[Command, ...] = ()  # console blocks only
     block: Optional[Block] = None  # the cell's own fence (update mode: inserting after it)
     attributes: Mapping[str, Any] = field(default_factory=dict)  # merged raw attributes
+    # A cell of an .ipynb notebook: its index in the notebook's cells (Markdown cells counted),
+    # which update mode rewrites instead of lines; its ``expected.block`` is then a placeholder.
+    notebook_index: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -174,3 +177,5 @@ class Result:
     state_lost: bool = False  # the session had to start afresh before this cell (say so)
     # Rich outputs a kernel displayed, as (mime type, data): images for transcripts.
     displays: Tuple[Tuple[str, bytes], ...] = ()
+    # A kernel's outputs as nbformat output dicts, for update mode to write into a notebook.
+    kernel_outputs: Tuple[Mapping[str, Any], ...] = field(default=(), compare=False)

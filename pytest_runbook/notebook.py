@@ -1,0 +1,276 @@
+"""``.ipynb`` notebooks -> Document, and update mode's way back: fresh outputs into the file.
+
+Each code cell is a cell of kind ``kernel``; its stored outputs (streams and ``text/plain``
+results) are its expected output, read with ``output_text``, the same function that turns a
+kernel's live outputs into ``Result.output``, so a notebook saved by Jupyter matches a fresh run.
+Cells carry their index in the notebook (``Cell.notebook_index``); their ``line`` and
+``source_line`` point into the JSON text where Jupyter's layout allows, for reports and IDEs.
+
+nbformat (the ``jupyter`` extra) is imported inside the functions: ``output_text`` is pure and
+the kernel session imports it without needing nbformat.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .defaults import Defaults
+from .errors import RunbookError
+from .model import Block, Cell, CellOptions, Document, ExitSpec, Expected, FileOptions
+from .names import NameCounter, generate
+
+__all__ = ["NotebookUnavailable", "output_text", "read_notebook", "write_outputs"]
+
+DEFAULT_KERNEL = "python3"
+_SKIP_TAGS = frozenset({"skip", "nbval-skip", "skip-execution"})
+_IGNORE_OUTPUT_TAGS = frozenset({"nbval-ignore-output", "runbook-ignore-output"})
+_RAISES_TAGS = frozenset({"raises-exception"})
+_CELL_TYPE = re.compile(r'^\s*"cell_type":\s*"')
+_SOURCE = re.compile(r'^\s*"source":\s*(\[)?')
+_INSTALL_HINT = "pip install 'pytest-runbook[jupyter]'"
+_DEFAULTS = Defaults()
+
+
+class NotebookUnavailable(RunbookError):
+    """nbformat is not installed: the collector reports it like any bad input."""
+
+
+def _text(value: Any) -> str:
+    # nbformat joins multi-line strings on read; raw dicts may still hold lists of lines.
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def output_text(outputs: Iterable[Mapping[str, Any]]) -> str:
+    """What a cell's outputs read as: stream text, and each result's ``text/plain`` on its own
+    lines (as nbval compares them). Errors, images, HTML and widgets are left out."""
+    parts: List[str] = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "stream":
+            parts.append(_text(output.get("text", "")))
+        elif kind in ("execute_result", "display_data"):
+            plain = (output.get("data") or {}).get("text/plain")
+            if plain is None:
+                continue
+            plain = _text(plain)
+            if parts and not parts[-1].endswith("\n"):
+                parts.append("\n")
+            parts.append(plain if plain.endswith("\n") else plain + "\n")
+    return "".join(parts)
+
+
+def _nbformat(path: str) -> Any:
+    try:
+        import nbformat
+    except ImportError:
+        raise NotebookUnavailable(
+            path,
+            None,
+            "running a .ipynb notebook needs nbformat and jupyter_client, which are not installed",
+            _INSTALL_HINT,
+        ) from None
+    return nbformat
+
+
+def _cell_lines(text: str, count: int) -> List[Tuple[int, int]]:
+    """(cell line, first source line) per cell in Jupyter's JSON layout; zeros otherwise."""
+    lines = text.split("\n")
+    starts = [n for n, line in enumerate(lines) if _CELL_TYPE.match(line)]
+    if len(starts) != count:
+        return [(0, 0)] * count
+    found: List[Tuple[int, int]] = []
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else len(lines)
+        source_line = start
+        for at in range(start, end):
+            match = _SOURCE.match(lines[at])
+            if match is not None:
+                source_line = (
+                    at + 1 if match.group(1) and not lines[at].rstrip().endswith("]") else at
+                )
+                break
+        found.append((start, source_line))
+    return found
+
+
+def _tags(metadata: Mapping[str, Any]) -> Tuple[str, ...]:
+    tags = metadata.get("tags") or ()
+    return tuple(str(tag) for tag in tags) if isinstance(tags, (list, tuple)) else ()
+
+
+def _quarto(source: str) -> Dict[str, Any]:
+    if not source.startswith(("#|", "//|", "--|")):
+        return {}
+    from .textnotebooks import TextNotebookError, quarto_options
+
+    try:
+        return quarto_options(source.split("\n"))[0]
+    except TextNotebookError:
+        return {}  # a comment that merely looks like options; the cell still runs
+
+
+def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
+    """Read an ``.ipynb`` file: one ``kernel`` cell per code cell; bad JSON is a RunbookError.
+
+    ``Document.meta`` holds ``{"kernel": NAME}`` (from ``metadata.kernelspec.name``, else
+    ``python3``), the way a Markdown file's frontmatter names its kernel.
+    """
+    nbformat = _nbformat(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        notebook = nbformat.reads(text, as_version=4)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # nbformat raises NotJSONError / ValidationError, both ValueErrors.
+        raise RunbookError(
+            path,
+            None,
+            f"not a readable Jupyter notebook: {exc}",
+            "open and save it in Jupyter, or leave it out of the collected paths",
+        ) from None
+    meta = notebook.get("metadata") or {}
+    spec = meta.get("kernelspec") or {}
+    kernel = str(spec.get("name") or DEFAULT_KERNEL)
+    language = str(
+        spec.get("language") or (meta.get("language_info") or {}).get("name") or "python"
+    ).lower()
+    options = FileOptions(
+        shell=(defaults.shell,),
+        timeout=defaults.timeout,
+        on_failure=defaults.on_failure,
+    )
+    names = NameCounter()
+    positions = _cell_lines(text, len(notebook.cells))
+    cells: List[Cell] = []
+    for index, raw in enumerate(notebook.cells):
+        if raw.get("cell_type") != "code":
+            continue
+        cells.append(_cell(raw, index, len(cells), positions[index], language, options, names))
+    return Document(
+        path=path,
+        text=text,
+        newline="\n",
+        meta={"kernel": kernel},
+        options=options,
+        cells=tuple(cells),
+    )
+
+
+def _cell(
+    raw: Mapping[str, Any],
+    index: int,
+    position: int,
+    lines: Tuple[int, int],
+    language: str,
+    file_options: FileOptions,
+    names: NameCounter,
+) -> Cell:
+    source = _text(raw.get("source", ""))
+    metadata = raw.get("metadata") or {}
+    tags = _tags(metadata)
+    quarto = _quarto(source)
+    explicit = metadata.get("name") or quarto.get("label")
+    base = str(explicit) if explicit else generate(source.split("\n"))
+    name = names.take((base or f"cell-{index + 1}").replace("::", "-"))
+    skip: Optional[str] = None
+    if _SKIP_TAGS.intersection(tags):
+        skip = "tagged skip"
+    elif quarto.get("eval") is False:
+        skip = "eval: false"
+    exit_spec = ExitSpec("any") if _RAISES_TAGS.intersection(tags) else ExitSpec()
+    line, source_line = lines
+    expected: Optional[Expected] = None
+    outputs = raw.get("outputs") or []
+    ran = raw.get("execution_count") is not None or bool(outputs)
+    if ran and not _IGNORE_OUTPUT_TAGS.intersection(tags):
+        text = output_text(outputs)
+        # A placeholder block: update mode rewrites notebook cells by index, not by lines.
+        expected = Expected(
+            lines=tuple(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"))
+            if text
+            else (),
+            block=Block(line, line, line, "", ""),
+        )
+    return Cell(
+        index=position,
+        name=name,
+        generated_name=not explicit,
+        kind="kernel",
+        language=language,
+        source=source,
+        line=line,
+        source_line=source_line,
+        interpreter=None,
+        options=CellOptions(timeout=file_options.timeout, exit=exit_spec, skip=skip),
+        expected=expected,
+        attributes=dict(metadata),
+        notebook_index=index,
+    )
+
+
+def write_outputs(path: str, updates: Mapping[int, Sequence[Mapping[str, Any]]]) -> bool:
+    """Replace the outputs of the code cells at these notebook indices; True when written.
+
+    Everything else (metadata, other cells, the nbformat version) is kept; an execute_result
+    takes the cell's stored execution count. When every cell already holds these outputs the
+    file is not touched. Written atomically (temp file + rename).
+    """
+    nbformat = _nbformat(path)
+    text = Path(path).read_text(encoding="utf-8")
+    notebook = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    if notebook.get("nbformat") != 4:
+        raise RunbookError(
+            path,
+            None,
+            f"update mode writes nbformat 4 notebooks; this one is version {notebook.nbformat}",
+            "open and save it in a current Jupyter to upgrade it",
+        )
+    changed = False
+    for index, outputs in updates.items():
+        cell = notebook.cells[index]
+        if cell.get("cell_type") != "code":
+            raise ValueError(f"cell {index} of {path} is not a code cell")
+        count = cell.get("execution_count")
+        fresh = [_output_node(nbformat, output, count) for output in outputs]
+        if fresh != list(cell.get("outputs", [])):
+            cell["outputs"] = fresh
+            changed = True
+    if not changed:
+        return False
+    new_text = nbformat.writes(notebook, version=nbformat.NO_CONVERT)
+    if text.endswith("\n") and not new_text.endswith("\n"):
+        new_text += "\n"
+    _write_atomically(path, new_text)
+    return True
+
+
+def _output_node(nbformat: Any, output: Mapping[str, Any], count: Optional[int]) -> Any:
+    node = nbformat.from_dict({key: value for key, value in output.items()})
+    if node.get("output_type") == "execute_result":
+        node["execution_count"] = count if count is not None else node.get("execution_count")
+        node.setdefault("metadata", {})
+    elif node.get("output_type") == "display_data":
+        node.setdefault("metadata", {})
+    elif node.get("output_type") == "stream":
+        node["text"] = _text(node.get("text", ""))
+    return node
+
+
+def _write_atomically(path: str, text: str) -> None:
+    target = Path(path)
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".runbook-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
