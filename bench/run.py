@@ -133,6 +133,12 @@ NOTE = {
 }
 # Notes that hold for one benchmark only: (bench, label) -> note.
 BENCH_NOTE = {
+    ("pystate", "runbook"): "```python {name=..} cells + ```output blocks, one interpreter",
+    ("pystate", "runbook (python-blocks: all)"): "unnamed ```python cells, frontmatter opt-in",
+    ("pydoctest", "runbook"): "```python blocks starting with `>>> `, doctest's rules",
+    ("pyfiles", "runbook"): "named cells + ```output blocks, one interpreter per file",
+    ("notebooks", "runbook"): "`pytest nb/` on the .ipynb files, one kernel per file",
+    ("notebooks", "runbook (kernel: python3 .md)"): "the same cells as Markdown runbooks",
     ("pystate", "codeblocks"): "`cont` merges all cells: 1 item, output checked once at the end",
     ("pyfiles", "codeblocks"): "`cont` merges a file's cells: 1 item per file",
     ("pydoctest", "sybil"): "in-process doctest, one item per example",
@@ -507,9 +513,10 @@ def _python_session_class() -> type:
     ):
         try:
             module = importlib.import_module(module_name)
-        except ImportError as error:
-            problems.append(f"{module_name}: {error}")
-            continue
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                continue  # not there: try the next place
+            raise
         for name, value in vars(module).items():
             if (
                 inspect.isclass(value)
@@ -519,7 +526,7 @@ def _python_session_class() -> type:
             ):
                 return value
         problems.append(f"{module_name}: no class with start/run/close")
-    raise RuntimeError("; ".join(problems))
+    raise RuntimeError("; ".join(problems) or "no pytest_runbook.sessions.python module yet")
 
 
 def bench_pysession(quick: bool) -> Dict[str, float]:
