@@ -449,18 +449,18 @@ class _Collector:
                 timed_out=timed_out,
                 note=note,
             )
-        if message["interrupted"] and timed_out:
+        if timed_out:  # even if it then ended well: it took too long
             note = (
-                f"Timed out after {timeout:g} s; interrupted with KeyboardInterrupt "
-                "(the Python session kept its state)."
+                f"Timed out after {timeout:g} s; interrupted with ^C (KeyboardInterrupt); "
+                "the Python session kept its state."
             )
         elif message["interrupted"]:
-            note = "Interrupted with KeyboardInterrupt (the Python session kept its state)."
+            note = "Interrupted with ^C (KeyboardInterrupt); the Python session kept its state."
         return Result(
             output=self.output(),
-            status=message["status"],
+            status=None if timed_out or message["interrupted"] else message["status"],
             duration=duration,
-            timed_out=timed_out and bool(message["interrupted"]),
+            timed_out=timed_out,
             note=note,
             exception=message["exception"],
             traceback=message["traceback"],

@@ -184,7 +184,11 @@ class Worker:
             finally:
                 self.in_user_code = False
         except SystemExit as exc:
-            result["status"] = self.exit_status(exc)
+            if request["mode"] == "example":  # doctest reports it as any other exception
+                result["status"] = 1
+                self.describe(exc, result)
+            else:
+                result["status"] = self.exit_status(exc)
         except BaseException as exc:
             result["status"] = None if isinstance(exc, KeyboardInterrupt) else 1
             result["interrupted"] = isinstance(exc, KeyboardInterrupt)
