@@ -23,8 +23,9 @@ ALLOW_BYTES = doctest.register_optionflag("ALLOW_BYTES")
 NUMBER = doctest.register_optionflag("NUMBER")
 
 _PARSER = doctest.DocTestParser()
-_EXCEPTION_RE: re.Pattern[str] = getattr(doctest.DocTestParser, "_EXCEPTION_RE")
-_strip_exception_details: Callable[[str], str] = getattr(doctest, "_strip_exception_details")
+# doctest's own helpers for exceptions, private and missing from typeshed (hence getattr).
+_EXCEPTION_RE: re.Pattern[str] = getattr(doctest.DocTestParser, "_EXCEPTION_RE")  # noqa: B009
+_strip_exception_details: Callable[[str], str] = getattr(doctest, "_strip_exception_details")  # noqa: B009
 _DOCTEST_LINE = re.compile(r"^line (\d+) of the docstring for \S+ (.*)$", re.DOTALL)
 
 
@@ -77,7 +78,9 @@ def parse_examples(source: str, first_line: int) -> List[Example]:
         if found is None:
             raise TranscriptError(first_line, str(exc)) from None
         line = first_line + int(found.group(1)) - 1
-        raise TranscriptError(line, f"doctest cannot parse this example: {found.group(2)}") from None
+        raise TranscriptError(
+            line, f"doctest cannot parse this example: {found.group(2)}"
+        ) from None
     examples = []
     for part in parts:
         if not isinstance(part, doctest.Example):

@@ -125,7 +125,7 @@ def test_exception_points_at_the_markdown(session: PythonSession) -> None:
     assert (r.status, r.output, r.exception) == (1, "", "ValueError: bad value\n")
     assert r.traceback.startswith("Traceback (most recent call last):\n")
     assert '  File "doc.md", line 32, in <module>\n    f()\n' in r.traceback
-    assert '  File "doc.md", line 22, in f\n    raise ValueError(\'bad value\')\n' in r.traceback
+    assert "  File \"doc.md\", line 22, in f\n    raise ValueError('bad value')\n" in r.traceback
     assert "worker" not in r.traceback
     assert r.traceback.endswith("ValueError: bad value\n")
 
@@ -172,14 +172,25 @@ def test_timeout_stops_an_os_system_child(session: PythonSession) -> None:
 
 def test_cell_ignoring_keyboard_interrupt_is_killed(session: PythonSession) -> None:
     run(session, "x = 5")
-    source = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass"
+    source = """
+        import time
+        while True:
+            try:
+                time.sleep(10)
+            except KeyboardInterrupt:
+                pass
+        """
     start = time.monotonic()
     r = run(session, source, timeout=0.3)
     assert KILL_GRACE <= time.monotonic() - start < KILL_GRACE + 2
     assert (r.status, r.timed_out, r.state_lost) == (None, True, False)
     assert "did not stop within 3 s of KeyboardInterrupt: the Python session was killed" in r.note
     r = run(session, "x")
-    assert (r.status, r.state_lost, r.exception) == (1, True, "NameError: name 'x' is not defined\n")
+    assert (r.status, r.state_lost, r.exception) == (
+        1,
+        True,
+        "NameError: name 'x' is not defined\n",
+    )
     assert r.note.startswith(
         "The Python session was started afresh: the previous one was killed when a cell did not "
         "stop within 3 s of KeyboardInterrupt; objects from earlier Python cells are gone."
@@ -242,7 +253,10 @@ def test_answers_are_sent_when_their_prompt_appears(session: PythonSession) -> N
         answers=(("Name: $", "ann"), ("Age:", "3")),
     )
     # echoed as a terminal shows what was typed; after the last answer, end of input
-    assert (r.output, r.exception) == ("Name: ann\nAge: 3\nann 3\nMore? ", "EOFError: EOF when reading a line\n")
+    assert (r.output, r.exception) == (
+        "Name: ann\nAge: 3\nann 3\nMore? ",
+        "EOFError: EOF when reading a line\n",
+    )
 
 
 # -- environment ---------------------------------------------------------------------------
@@ -252,7 +266,7 @@ def test_cwd_environ_and_exports_are_adopted(session: PythonSession, tmp_path: P
     (tmp_path / "sub").mkdir()
     r = run(
         session,
-        "import os\nprint(os.getcwd(), os.environ.get('A'), os.environ.get('B'), 'HOME' in os.environ)",
+        "import os\ne = os.environ\nprint(os.getcwd(), e.get('A'), e.get('B'), 'HOME' in e)",
         cwd=str(tmp_path / "sub"),
         environ={"A": "1", "PATH": os.environ["PATH"]},
         exports={"B": "2"},

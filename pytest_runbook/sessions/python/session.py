@@ -11,6 +11,7 @@ hangs and timeouts come back as ``Result`` data, never as exceptions.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import marshal
 import os
 import re
@@ -94,7 +95,7 @@ class _Process:
         os.write(fd, len(data).to_bytes(_HEADER, "big") + data)
 
     def read_result(self) -> Optional[Dict[str, Any]]:
-        """Read what the results pipe has (it is readable); a message, {} if partial, None at EOF."""
+        """Read what the results pipe has: a message, {} if partial, None at end of file."""
         chunk = os.read(self.results, 1 << 16)
         if not chunk:
             return None
@@ -113,10 +114,8 @@ class _Process:
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the interpreter and whatever its cells started."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def reap(self) -> Optional[int]:
         """Wait for the (dying) interpreter; its returncode (-N for a signal)."""
@@ -128,10 +127,8 @@ class _Process:
 
     def close_fds(self) -> None:
         for fd in (self.requests, self.async_fd, self.results, self.output):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class PythonSession:
@@ -203,16 +200,14 @@ class PythonSession:
             "stdin": request.stdin,
             "answers": bool(request.answers),
         }
-        try:
+        with contextlib.suppress(OSError):  # it died: collect() finds out how and says so
             process.send(process.requests, message)
-        except OSError:
-            pass  # it died; collect() finds out how and says so
         if request.environ is not None:
             process.environ = dict(request.environ)
         self._pending = ticket
         return ticket
 
-    def collect(self, ticket: PythonTicket) -> Result:  # type: ignore[override]
+    def collect(self, ticket: PythonTicket) -> Result:
         if ticket.failed is not None:
             return ticket.failed
         if self._pending is not ticket:
@@ -236,10 +231,9 @@ class PythonSession:
     def interrupt(self) -> None:
         process = self._process
         if process is not None:
-            try:  # the group, as ^C on a terminal: also an os.system() child gets it
+            # The group, as ^C on a terminal: also a child in os.system() gets it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGINT)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def close(self) -> List[str]:
         self._closed = True
@@ -389,10 +383,8 @@ class _Collector:
                     "data": send + "\n",
                     "eof": not self.answers,
                 }
-                try:
+                with contextlib.suppress(OSError):
                     self.process.send(self.process.async_fd, message)
-                except OSError:
-                    pass
 
     def drain(self) -> None:
         """Take the output already in the pipe (the writer is gone or about to be)."""

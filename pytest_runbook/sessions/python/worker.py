@@ -252,7 +252,7 @@ class Worker:
             return 0
         if isinstance(code, int):
             return code & 0xFF
-        try:
+        try:  # noqa: SIM105 - contextlib would cost start-up time
             sys.stderr.write(f"{code}\n")  # as the interpreter does when it exits on it
         except Exception:
             pass
@@ -310,8 +310,10 @@ class Worker:
         os.dup2(self.null_stdin, 0)
         # What the cell left unread in sys.stdin's buffer must not reach the next cell.
         if sys.stdin is sys.__stdin__ and sys.stdin is not None:
-            fresh = open(0, encoding=sys.stdin.encoding, errors=sys.stdin.errors, closefd=False)
-            sys.stdin = sys.__stdin__ = fresh
+            encoding, errors = sys.stdin.encoding, sys.stdin.errors
+            fresh = open(0, encoding=encoding, errors=errors, closefd=False)  # noqa: SIM115
+            sys.stdin = fresh
+            sys.__stdin__ = fresh  # type: ignore[misc]
 
 
 _FUTURE_FLAGS = 0x1FE0000  # CO_FUTURE_* bits: a future import in one cell holds for the next
@@ -346,7 +348,7 @@ def _hidden(source: str, line: int, node: Any) -> bool:
     if not 0 <= index < len(lines):
         return False
     rest = lines[index].encode("utf-8")[node.end_col_offset :].decode("utf-8", "replace")
-    return rest.lstrip().startswith(";")
+    return bool(rest.lstrip().startswith(";"))
 
 
 def _live_threads() -> List[str]:
