@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -337,9 +338,17 @@ def test_worker_dies_with_its_owner(tmp_path: Path) -> None:
         sys.stdin.read()
         """
     )
-    # idle between cells, or busy in code that never reads its pipes; spawned from pytest's
-    # main thread (the kernel's parent-death signal) or another (only the pipe's end tells)
-    for cell, spawner in (("pass", "main"), ("while True: pass", "main"), ("pass", "thread")):
+    # idle between cells, or busy in code that never reads its pipes, or in C code that
+    # never lets go of the GIL (only the kernel's parent-death signal can help then: armed
+    # once a cell has run a while, and only when spawned from the main thread, as pytest does);
+    # spawned from another thread, only the end of the pipe tells.
+    hog = "import time\ntime.sleep(1.5)\nsum(range(10**15))"
+    for cell, spawner, wait in (
+        ("pass", "main", 0.3),
+        ("while True: pass", "main", 0.3),
+        (hog, "main", 2.5),
+        ("pass", "thread", 0.3),
+    ):
         proc = subprocess.Popen(
             [sys.executable, "-c", owner, cell, spawner],
             stdin=subprocess.PIPE,
@@ -348,8 +357,12 @@ def test_worker_dies_with_its_owner(tmp_path: Path) -> None:
         )
         assert proc.stdout is not None
         worker = int(proc.stdout.readline())
-        time.sleep(0.3)
-        assert alive(worker)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert gone_within(worker, 2), (cell, spawner)
+        try:
+            time.sleep(wait)
+            assert alive(worker)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            assert gone_within(worker, 2), (cell, spawner)
+        finally:  # a failure must not leave it spinning
+            with contextlib.suppress(OSError):
+                os.killpg(worker, signal.SIGKILL)

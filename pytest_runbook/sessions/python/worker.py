@@ -24,14 +24,19 @@ import builtins
 import marshal
 import os
 import sys
-from typing import Any, Dict, List, Optional
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are strings here anyway
+    from typing import Any, Dict, List, Optional
 
 _ast: Any = __import__("_ast")  # built in; the ``ast`` module costs ~10 ms of start-up
 _signal: Any = __import__("_signal")  # built in; ``signal`` builds enums at import
 
 _HEADER = 4
 _MARSHAL_VERSION = 4  # readable by every Python 3.4+, whichever side is newer
-_SMALL_STDIN = 16384  # fits in a pipe's buffer: written at once, no writer thread
+_SMALL_STDIN = 16384
+_ARM_DELAY = 0.5  # fits in a pipe's buffer: written at once, no writer thread
 _WORKER_FILE = __file__
 
 # ``python -c BOOTSTRAP DIR fds...``: imported, not run as a script, so its bytecode comes from
@@ -103,10 +108,8 @@ class Worker:
 
     # -- the threads ----------------------------------------------------------------------
 
-    def watch_async(self, deathsig: bool) -> None:
+    def watch_async(self) -> None:
         """Forward answers to the running cell's stdin; die when the session's end closes."""
-        if deathsig:
-            _set_parent_death_signal(self.parent)
         reader = Reader(self.async_fd)
         while True:
             try:
@@ -361,9 +364,15 @@ def _live_threads() -> List[str]:
 
 
 def _set_parent_death_signal(parent: int) -> None:
-    """Linux: the kernel kills us with the session's process, even if a cell holds the GIL."""
+    """Linux: the kernel kills us with the session's process, even if a cell holds the GIL.
+
+    The async thread already dies with the session as soon as it gets the GIL; this covers a
+    cell stuck in C code that never lets go of it. ``ctypes`` costs a few ms, so it is armed
+    after ``_ARM_DELAY``, off the path of the first cells (quick files never pay for it).
+    """
     if not sys.platform.startswith("linux"):
         return
+    time.sleep(_ARM_DELAY)
     try:
         import ctypes
 
@@ -373,6 +382,10 @@ def _set_parent_death_signal(parent: int) -> None:
         return
     if os.getppid() != parent:  # it died before the prctl: nobody will send the signal
         die()
+    # The kernel keeps the setting on this thread, and drops it when the thread ends: stay.
+    forever = _thread.allocate_lock()
+    forever.acquire()
+    forever.acquire()
 
 
 def _configure_streams() -> None:
@@ -390,7 +403,9 @@ def main(argv: List[str]) -> None:
     _configure_streams()
     worker = Worker(requests, async_fd, results, parent)
     _signal.signal(_signal.SIGINT, worker.on_sigint)
-    _thread.start_new_thread(worker.watch_async, (bool(deathsig),))
+    _thread.start_new_thread(worker.watch_async, ())
+    if deathsig:
+        _thread.start_new_thread(_set_parent_death_signal, (parent,))
     worker.serve()
 
 
