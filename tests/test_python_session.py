@@ -216,11 +216,36 @@ def test_os_exit_and_segfault_lose_state(session: PythonSession) -> None:
     assert (r.output, r.state_lost) == ("False\n", True)
 
 
+def test_forked_child_does_not_answer(session: PythonSession) -> None:
+    r = run(
+        session,
+        """
+        import os
+        pid = os.fork()
+        if pid == 0:
+            print('child')
+        else:
+            os.waitpid(pid, 0)
+            print('parent')
+        """,
+    )
+    assert (r.output, r.status) == ("child\nparent\n", 0)
+    assert run(session, "print('next')").output == "next\n"
+
+
+def test_large_output(session: PythonSession) -> None:
+    r = run(session, "import sys\nfor i in range(200000):\n    sys.stdout.write(f'{i}\\n')")
+    assert r.output == "".join(f"{i}\n" for i in range(200000))
+
+
 def test_bad_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
     s = PythonSession(python=[str(tmp_path / "nope" / "python")], cwd=str(tmp_path), env={})
     r = run(s, "1")
     assert r.status is None
-    assert r.note.startswith(f"Could not start the Python session ({tmp_path}/nope/python): ")
+    assert r.note == (
+        f"Could not start the Python session ({tmp_path}/nope/python): "
+        f"No such file or directory: {tmp_path}/nope/python."
+    )
     assert s.close() == []
 
 

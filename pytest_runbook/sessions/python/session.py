@@ -162,9 +162,9 @@ class PythonSession:
             self._process = _Process(self._python, self._cwd, self._env)
             self._start_error = ""
         except OSError as exc:
+            what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
             self._start_error = (
-                f"Could not start the Python session ({' '.join(self._python)}): "
-                f"{exc.strerror or exc}."
+                f"Could not start the Python session ({' '.join(self._python)}): {what}."
             )
 
     def submit(self, request: Request) -> PythonTicket:
@@ -285,6 +285,7 @@ class _Collector:
         self.data = bytearray(process.carry)
         process.carry = b""
         self.ended = -1  # where the marker starts in data, once seen
+        self.searched = 0  # data before this holds no marker
         self.emitted = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self.text = ""  # decoded so far, for answers
@@ -350,8 +351,10 @@ class _Collector:
         return self.result(message, timed_out=bool(kill_at), timeout=timeout)
 
     def find_marker(self) -> None:
+        """Look for the end marker in what is new (a long output is not scanned again)."""
         if self.ended < 0:
-            self.ended = self.data.find(self.marker)
+            self.ended = self.data.find(self.marker, self.searched)
+            self.searched = max(0, len(self.data) - len(self.marker) + 1)
 
     def feed(self) -> None:
         """Live output and answers: what is surely not part of the end marker."""

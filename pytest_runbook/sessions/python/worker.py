@@ -90,6 +90,7 @@ class Worker:
         self.async_fd = async_fd
         self.results = results
         self.parent = parent
+        self.pid = os.getpid()
         self.output = os.dup(1)  # the marker's own way to the pipe, whatever a cell does to fd 1
         self.null_stdin = os.dup(0)  # /dev/null: end of input at once between requests
         for fd in (requests, async_fd, results, self.output, self.null_stdin):
@@ -152,6 +153,9 @@ class Worker:
                 send(self.results, {"id": request["id"], "threads": _live_threads()})
                 continue
             result = self.handle(request)
+            if os.getpid() != self.pid:  # a cell forked and the child came back here: as at
+                self.flush()  # the end of a script, it ends (it must not answer the session)
+                os._exit(0)
             self.flush()
             os.write(self.output, b"\0RUNBOOK-END:" + request["nonce"] + b"\0")
             send(self.results, result)
