@@ -323,10 +323,7 @@ class _Collector:
                 kill_at = now + KILL_GRACE
             wait = (kill_at or deadline) - now
             fds = [process.output] if message is not None else [process.output, process.results]
-            try:
-                ready, _, _ = select.select(fds, [], [], max(wait, 0.0))
-            except InterruptedError:
-                continue
+            ready = _wait_readable(fds, wait)
             if process.output in ready:
                 chunk = os.read(process.output, 1 << 16)
                 if chunk:
@@ -392,8 +389,7 @@ class _Collector:
     def drain(self) -> None:
         """Take the output already in the pipe (the writer is gone or about to be)."""
         while True:
-            ready, _, _ = select.select([self.process.output], [], [], 0)
-            if not ready:
+            if not _wait_readable([self.process.output], 0):
                 return
             chunk = os.read(self.process.output, 1 << 16)
             if not chunk:
@@ -462,6 +458,15 @@ class _Collector:
         )
 
 
+def _wait_readable(fds: Sequence[int], seconds: float) -> List[int]:
+    """The fds with something to read (or at end of file); poll(), as fds may pass 1023."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    timeout = int(min(max(seconds, 0.0), 3600.0) * 1000) + (1 if seconds > 0 else 0)
+    return [fd for fd, _ in poller.poll(timeout)]
+
+
 def _ask_threads(process: _Process, ident: int) -> List[str]:
     """The names of threads cells left running, if the interpreter answers in time."""
     try:
@@ -471,8 +476,7 @@ def _ask_threads(process: _Process, ident: int) -> List[str]:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 return []
-            ready, _, _ = select.select([process.results], [], [], wait)
-            if ready:
+            if _wait_readable([process.results], wait):
                 message = process.read_result()
                 if message is None:
                     return []
