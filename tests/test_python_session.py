@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import signal
 import subprocess
@@ -247,6 +248,50 @@ def test_bad_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
         f"No such file or directory: {tmp_path}/nope/python."
     )
     assert s.close() == []
+
+
+def test_interpreter_that_cannot_run_the_worker(tmp_path: Path) -> None:
+    s = PythonSession(python=["sh", "-c", "echo 'no python here' >&2; exit 4"], cwd=".", env={})
+    r = run(s, "1")
+    assert (r.output, r.status) == ("no python here\n", None)
+    assert r.note == (
+        "The Python interpreter (sh -c echo 'no python here' >&2; exit 4) exited with status 4 "
+        "as it started, before running this cell (the session needs Python 3.8 or later); its "
+        "output says why."
+    )
+    s.close()
+
+
+def _interpreters(version: str) -> List[str]:
+    """A real interpreter of ``version`` on this machine, if there is one (pyenv or system)."""
+    found = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python3")))
+    found += [
+        p
+        for p in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}")
+        if os.path.exists(p)
+    ]
+    return found[:1]
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_other_python_versions(version: str, tmp_path: Path) -> None:
+    pythons = _interpreters(version)
+    if not pythons:
+        pytest.skip(f"no Python {version} on this machine")
+    s = PythonSession(python=pythons, cwd=str(tmp_path), env=dict(os.environ))
+    try:
+        r = run(s, "import sys\nsys.version_info[:2]")
+        assert r.output == f"{tuple(int(x) for x in version.split('.'))}\n"
+        r = run(s, "def f():\n    1 / 0\nf()", line=7)
+        assert (r.status, r.exception) == (1, "ZeroDivisionError: division by zero\n")
+        assert '  File "doc.md", line 10, in <module>\n' in r.traceback
+        assert run(s, "x = 1;\nx", mode="cell").output == "1\n"
+        assert run(s, "x + 1\n", mode="example").output == "2\n"
+        r = run(s, "while True: pass", timeout=0.3)
+        assert (r.timed_out, r.exception) == (True, "KeyboardInterrupt\n")
+        assert run(s, "x").output == "1\n"
+    finally:
+        s.close()
 
 
 # -- stdin and answers -----------------------------------------------------------------------

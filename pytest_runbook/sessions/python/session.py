@@ -89,6 +89,7 @@ class _Process:
         self.buffer = b""  # results read but not yet parsed
         self.carry = b""  # output that arrived after a request's end marker
         self.environ: Optional[Mapping[str, str]] = None  # last environment sent
+        self.answered = 0  # requests it ran to the end
 
     def send(self, fd: int, message: Dict[str, Any]) -> None:
         data = marshal.dumps(message, 4)
@@ -342,6 +343,7 @@ class _Collector:
                 got = process.parse_result()
                 if got:
                     message = got
+        process.answered += 1
         process.carry = bytes(self.data[self.ended + len(self.marker) :])
         del self.data[self.ended :]
         self.feed()
@@ -414,6 +416,14 @@ class _Collector:
         else:
             how = f"exited with status {status}"
         self.session._lose(self.process, f"the previous one {how}")
+        if not self.process.answered:
+            return self.result(
+                None,
+                timed_out=timed_out,
+                note=f"The Python interpreter ({' '.join(self.session._python)}) {how} as it "
+                "started, before running this cell (the session needs Python 3.8 or later); "
+                "its output says why.",
+            )
         notes = []
         if timed_out:
             notes.append(f"Timed out after {timeout:g} s; interrupted with KeyboardInterrupt.")
