@@ -34,6 +34,9 @@ def main() -> None:
     python = sys.argv[1:] or [sys.executable]
     cwd = tempfile.mkdtemp()
     env = dict(os.environ)
+    # The worker's bytecode comes from __pycache__ as in an installed package (pip compiles
+    # it); a dev shell's PYTHONDONTWRITEBYTECODE would make every start compile it afresh.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     bare: List[float] = []
     for _ in range(STARTS):

@@ -89,29 +89,30 @@ class _Process:
         self.buffer = b""  # results read but not yet parsed
         self.carry = b""  # output that arrived after a request's end marker
         self.environ: Optional[Mapping[str, str]] = None  # last environment sent
-        self.answered = 0  # requests it ran to the end
+        self.ready = False  # it said hello: the worker runs, a death is no start-up failure
 
     def send(self, fd: int, message: Dict[str, Any]) -> None:
         data = marshal.dumps(message, 4)
         os.write(fd, len(data).to_bytes(_HEADER, "big") + data)
 
-    def read_result(self) -> Optional[Dict[str, Any]]:
-        """Read what the results pipe has: a message, {} if partial, None at end of file."""
+    def read_more(self) -> bool:
+        """Read what the results pipe has (it is readable); False at end of file."""
         chunk = os.read(self.results, 1 << 16)
-        if not chunk:
-            return None
         self.buffer += chunk
-        return self.parse_result()
+        return bool(chunk)
 
     def parse_result(self) -> Dict[str, Any]:
-        if len(self.buffer) < _HEADER:
-            return {}
-        size = int.from_bytes(self.buffer[:_HEADER], "big")
-        if len(self.buffer) < _HEADER + size:
-            return {}
-        message: Dict[str, Any] = marshal.loads(self.buffer[_HEADER : _HEADER + size])
-        self.buffer = self.buffer[_HEADER + size :]
-        return message
+        """The next whole message read, {} if none; the start-up hello only marks it ready."""
+        while len(self.buffer) >= _HEADER:
+            size = int.from_bytes(self.buffer[:_HEADER], "big")
+            if len(self.buffer) < _HEADER + size:
+                break
+            message: Dict[str, Any] = marshal.loads(self.buffer[_HEADER : _HEADER + size])
+            self.buffer = self.buffer[_HEADER + size :]
+            if not message.get("ready"):
+                return message
+            self.ready = True
+        return {}
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the interpreter and whatever its cells started."""
@@ -334,16 +335,10 @@ class _Collector:
                 elif message is None:  # nobody writes output any more: it exited
                     ready = [process.results]
             if message is None and process.results in ready:
-                got = process.read_result()
-                if got is None:
+                alive = process.read_more()
+                message = process.parse_result() or None
+                if message is None and not alive:
                     return self.died(timed_out=bool(kill_at), timeout=timeout)
-                if got:
-                    message = got
-            if message is None and process.buffer:
-                got = process.parse_result()
-                if got:
-                    message = got
-        process.answered += 1
         process.carry = bytes(self.data[self.ended + len(self.marker) :])
         del self.data[self.ended :]
         self.feed()
@@ -416,7 +411,7 @@ class _Collector:
         else:
             how = f"exited with status {status}"
         self.session._lose(self.process, f"the previous one {how}")
-        if not self.process.answered:
+        if not self.process.ready:
             return self.result(
                 None,
                 timed_out=timed_out,
@@ -483,15 +478,16 @@ def _ask_threads(process: _Process, ident: int) -> List[str]:
         process.send(process.requests, {"op": "close", "id": ident})
         deadline = time.monotonic() + CLOSE_GRACE
         while True:
+            message = process.parse_result()
+            if message.get("id") == ident:
+                return list(message["threads"])
+            if message:
+                continue
             wait = deadline - time.monotonic()
-            if wait <= 0:
+            if wait <= 0 or not _wait_readable([process.results], wait):
                 return []
-            if _wait_readable([process.results], wait):
-                message = process.read_result()
-                if message is None:
-                    return []
-                if message.get("id") == ident:
-                    return list(message["threads"])
+            if not process.read_more():
+                return []
     except OSError:
         return []
 

@@ -141,6 +141,7 @@ class Worker:
     # -- the main loop --------------------------------------------------------------------
 
     def serve(self) -> None:
+        send(self.results, {"id": 0, "ready": True})  # set up: a later death is no start failure
         while True:
             try:
                 request = self.requests.next()
