@@ -353,6 +353,12 @@ def test_cwd_environ_and_exports_are_adopted(session: PythonSession, tmp_path: P
 def test_own_modules_import_from_the_cwd(session: PythonSession, tmp_path: Path) -> None:
     (tmp_path / "worker.py").write_text("NAME = 'the user module'\n")
     assert run(session, "import worker\nworker.NAME").output == "'the user module'\n"
+    # the worker's own late imports are not fooled by a same-named file there
+    (tmp_path / "traceback.py").write_text("raise SystemExit('wrong traceback module')\n")
+    (tmp_path / "linecache.py").write_text("raise SystemExit('wrong linecache module')\n")
+    r = run(session, "1 / 0")
+    assert r.exception == "ZeroDivisionError: division by zero\n"
+    assert '  File "doc.md", line 1, in <module>\n    1 / 0\n' in r.traceback
 
 
 # -- doctest examples ------------------------------------------------------------------------

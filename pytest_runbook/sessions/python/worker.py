@@ -35,8 +35,8 @@ _signal: Any = __import__("_signal")  # built in; ``signal`` builds enums at imp
 
 _HEADER = 4
 _MARSHAL_VERSION = 4  # readable by every Python 3.4+, whichever side is newer
-_SMALL_STDIN = 16384
-_ARM_DELAY = 0.5  # fits in a pipe's buffer: written at once, no writer thread
+_SMALL_STDIN = 16384  # fits in a pipe's buffer: written at once, no writer thread
+_ARM_DELAY = 0.5  # seconds before the parent-death signal is armed (see below)
 _WORKER_FILE = __file__
 
 # ``python -c BOOTSTRAP DIR fds...``: imported, not run as a script, so its bytecode comes from
@@ -267,8 +267,7 @@ class Worker:
         return 1
 
     def describe(self, exc: BaseException, result: Dict[str, Any]) -> None:
-        import traceback
-
+        traceback = _stdlib("traceback")
         self.register_sources()
         tb = _without_worker_frames(exc.__traceback__)
         try:
@@ -280,8 +279,7 @@ class Worker:
             result["traceback"] = result["exception"]
 
     def register_sources(self) -> None:
-        import linecache
-
+        linecache = _stdlib("linecache")
         for path, lines in self.sources.items():
             linecache.cache[path] = (sum(map(len, lines)), None, lines, path)
 
@@ -325,6 +323,20 @@ class Worker:
 
 
 _FUTURE_FLAGS = 0x1FE0000  # CO_FUTURE_* bits: a future import in one cell holds for the next
+
+
+def _stdlib(name: str) -> Any:
+    """Import a standard module the worker needs late, never a same-named file in the cwd."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    saved = sys.path[:]
+    cwd = os.getcwd()
+    sys.path[:] = [p for p in saved if p not in ("", ".", cwd)]
+    try:
+        return __import__(name)
+    finally:
+        sys.path[:] = saved
 
 
 def _without_worker_frames(tb: Any) -> Any:
