@@ -187,7 +187,7 @@ class PythonSession:
             return ticket
         environ = request.environ
         if environ is not None and environ == process.environ:
-            environ = None  # the interpreter has it already: do not send it again
+            environ = None  # the interpreter kept it (adopt_environ says use it again)
         message = {
             "op": "run",
             "id": ticket.ident,
@@ -198,6 +198,7 @@ class PythonSession:
             "mode": request.mode,
             "cwd": request.cwd,
             "environ": dict(environ) if environ is not None else None,
+            "adopt_environ": request.environ is not None,
             "exports": dict(request.exports),
             "stdin": request.stdin,
             "answers": bool(request.answers),

@@ -100,6 +100,7 @@ class Worker:
         self.stdin_writer = -1  # write end of the running request's stdin pipe
         self.stdin_request = -1
         self.sources: Dict[str, List[str]] = {}  # Markdown path -> lines, for tracebacks
+        self.environ: Optional[Dict[str, str]] = None  # the last environment the session sent
         self.flags = 0  # ``from __future__`` features seen so far, as the REPL keeps them
         main = type(sys)("__main__")
         main.__dict__["__builtins__"] = builtins
@@ -209,10 +210,11 @@ class Worker:
         return result
 
     def adopt(self, request: Dict[str, Any]) -> None:
-        environ = request["environ"]
-        if environ is not None and environ != os.environ:
-            os.environ.clear()
-            os.environ.update(environ)
+        if request["environ"] is not None:  # sent only when it changed
+            self.environ = request["environ"]
+        if request["adopt_environ"] and self.environ is not None and os.environ != self.environ:
+            os.environ.clear()  # also what an earlier cell set itself: the request's is the truth
+            os.environ.update(self.environ)
         if request["exports"]:
             os.environ.update(request["exports"])
         if request["cwd"] is not None:
