@@ -176,6 +176,7 @@ def test_cell_ignoring_keyboard_interrupt_is_killed(session: PythonSession) -> N
     run(session, "x = 5")
     source = """
         import time
+        print("waiting", flush=True)
         while True:
             try:
                 time.sleep(10)
@@ -185,7 +186,7 @@ def test_cell_ignoring_keyboard_interrupt_is_killed(session: PythonSession) -> N
     start = time.monotonic()
     r = run(session, source, timeout=0.3)
     assert KILL_GRACE <= time.monotonic() - start < KILL_GRACE + 2
-    assert (r.status, r.timed_out, r.state_lost) == (None, True, False)
+    assert (r.status, r.timed_out, r.state_lost, r.output) == (None, True, False, "waiting\n")
     assert "did not stop within 3 s of KeyboardInterrupt: the Python session was killed" in r.note
     r = run(session, "x")
     assert (r.status, r.state_lost, r.exception) == (
@@ -328,6 +329,16 @@ def test_answers_are_sent_when_their_prompt_appears(session: PythonSession) -> N
         "Name: ann\nAge: 3\nann 3\nMore? ",
         "EOFError: EOF when reading a line\n",
     )
+
+
+def test_bad_answers_regex_runs_nothing(session: PythonSession) -> None:
+    r = run(session, "print('ran')", answers=(("(", "x"),))
+    assert (r.output, r.status) == ("", None)
+    assert r.note == (
+        "An answers prompt is not a valid regular expression: '(': missing ), unterminated "
+        "subpattern at position 0."
+    )
+    assert run(session, "print('ok')").output == "ok\n"
 
 
 # -- environment ---------------------------------------------------------------------------

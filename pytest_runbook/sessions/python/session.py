@@ -44,6 +44,7 @@ class PythonTicket:
         self.nonce = nonce
         self.started = started
         self.failed: Optional[Result] = None  # it could not even be sent
+        self.answers: List[Tuple[re.Pattern[str], str]] = []
         self.state_lost = ""  # why the interpreter was started afresh for it
 
 
@@ -177,6 +178,12 @@ class PythonSession:
         if self._closed:
             ticket.failed = _closed_result()
             return ticket
+        try:
+            ticket.answers = [(re.compile(expect), send) for expect, send in request.answers]
+        except re.error as exc:
+            note = f"An answers prompt is not a valid regular expression: {exc.pattern!r}: {exc}."
+            ticket.failed = Result(output="", status=None, duration=0.0, note=note)
+            return ticket
         if self._process is None:
             ticket.state_lost, self._lost = self._lost, ""
             self.start()
@@ -292,9 +299,7 @@ class _Collector:
         self.emitted = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self.text = ""  # decoded so far, for answers
-        self.answers: List[Tuple[re.Pattern[str], str]] = [
-            (re.compile(expect), send) for expect, send in request.answers
-        ]
+        self.answers = list(ticket.answers)
         self.answer_from = 0
         self.live = request.on_output is not None or bool(self.answers)
         self.find_marker()
