@@ -147,6 +147,21 @@ def check(want: str, result: Result, optionflags: int) -> Optional[str]:
     return checker.output_difference(example, got + result.traceback, optionflags)
 
 
+def want_lines(result: Result, indent: int = 0) -> List[str]:
+    """What update mode writes as an example's expected lines so that doctest then passes.
+
+    Blank lines become ``<BLANKLINE>``; an exception becomes doctest's short form (header,
+    ``...``, the exception line), since the frames change with every edit of the document.
+    """
+    if result.exception:
+        text = "Traceback (most recent call last):\n    ...\n" + result.exception
+    else:
+        text = result.output
+    lines = text.splitlines()
+    pad = " " * indent
+    return [pad + (line if line.strip() else "<BLANKLINE>") for line in lines]
+
+
 def _indent(text: str) -> str:
     return re.sub("(?m)^(?!$)", "    ", text)
 

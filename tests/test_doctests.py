@@ -18,6 +18,7 @@ from pytest_runbook.doctests import (
     is_transcript,
     optionflags_from_ini,
     parse_examples,
+    want_lines,
 )
 from pytest_runbook.model import Result
 from pytest_runbook.sessions.base import Request
@@ -163,6 +164,18 @@ def test_exceptions_match_by_header_and_last_line() -> None:
         "Exception raised:\n    Traceback (most recent call last):\n    ValueError: worse\n"
     )
     assert check(want, result("no error\n"), 0) is not None  # expected to raise, did not
+
+
+def test_want_lines_for_update_mode() -> None:
+    assert want_lines(result("a\n\n  b\n"), indent=2) == ["  a", "  <BLANKLINE>", "    b"]
+    assert want_lines(result("")) == []
+    raised = result("printed\n", "KeyError: 'k'\n", "Traceback (most recent call last):\n...")
+    lines = want_lines(raised)
+    assert lines == ["Traceback (most recent call last):", "    ...", "KeyError: 'k'"]
+    # and what it writes passes
+    assert check("\n".join(lines) + "\n", raised, 0) is None
+    got = result("a\n\n  b\n")
+    assert check("\n".join(want_lines(got)) + "\n", got, 0) is None
 
 
 # -- against the standard library: same transcript, same verdicts ---------------------------
