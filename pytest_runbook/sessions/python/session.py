@@ -21,10 +21,10 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
-from ..base import Request
+from ..base import Request, Session, Ticket
 from . import worker
 
 #: Seconds a cell gets to stop after ``KeyboardInterrupt`` before the interpreter is killed.
@@ -217,7 +217,9 @@ class PythonSession:
         self._pending = ticket
         return ticket
 
-    def collect(self, ticket: PythonTicket) -> Result:
+    def collect(self, ticket: Ticket) -> Result:
+        if not isinstance(ticket, PythonTicket):
+            raise TypeError(f"not a ticket of this Python session: {ticket!r}")
         if ticket.failed is not None:
             return ticket.failed
         if self._pending is not ticket:
@@ -539,3 +541,7 @@ def _join(notes: Sequence[str]) -> str:
 
 def _count(n: int, singular: str, plural: str = "") -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+if TYPE_CHECKING:
+    _conforms: Session = PythonSession(cwd=".", env={})  # mypy checks the protocol here
