@@ -1,0 +1,1 @@
+"""Python cells: one interpreter per Markdown file (``session``) running ``worker`` in a child."""
