@@ -44,8 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--runbook-timeout",
         dest="runbook_timeout",
         default=None,
-        metavar="SECONDS",
-        help="default timeout of a cell (ini runbook_timeout, default 60)",
+        metavar="DURATION",
+        help="default timeout of a cell: 30, 30s, 2m, 1m30s (ini runbook_timeout, default 60)",
     )
     group.addoption(
         "--runbook-shell",
@@ -94,6 +94,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("runbook_stream", type="bool", default=False, help="same as --runbook-stream")
     parser.addini("runbook_transcript", default="", help="same as --runbook-transcript")
     parser.addini("runbook_columns", default="200", help="terminal width of the sessions")
+    parser.addini("runbook_home", default="", help="'tmp': a fresh, empty HOME for each file")
 
 
 @pytest.hookimpl(tryfirst=True)
