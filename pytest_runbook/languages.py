@@ -47,6 +47,7 @@ class Language:
     interpreter: bool = False  # the cell's ``interpreter`` argv runs it (Request.interpreter)
     background: bool = False  # ``background=true`` cells can run (session.start_background)
     mode: str = "cell"  # Request.mode: "cell", or "example" for doctest-style examples
+    pipefail: bool = False  # runs under `set -o pipefail` (a failure report explains it)
 
     def session_key(self, cell: Cell) -> str:
         return self.session if self.session is not None else cell.kind
@@ -68,9 +69,9 @@ def _bash(shell: Tuple[str, ...]) -> Tuple[str, ...]:
 LANGUAGES: Dict[str, Language] = {
     row.kind: row
     for row in (
-        Language(kind="shell", session="shell", factory=_shell, background=True),
+        Language(kind="shell", session="shell", factory=_shell, background=True, pipefail=True),
         Language(kind="script", session="shell", factory=_shell, interpreter=True, background=True),
-        Language(kind="console", session="shell", factory=_shell, piecewise=True),
+        Language(kind="console", session="shell", factory=_shell, piecewise=True, pipefail=True),
     )
 }
 

@@ -44,8 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--runbook-timeout",
         dest="runbook_timeout",
         default=None,
-        metavar="DURATION",
-        help="default timeout of a cell: 30, 30s, 2m, 1m30s (ini runbook_timeout, default 60)",
+        metavar="SECONDS",
+        help="default timeout of a cell (ini runbook_timeout, default 60)",
     )
     group.addoption(
         "--runbook-shell",

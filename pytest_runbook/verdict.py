@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
+from .languages import UnknownLanguage, language_of
 from .matching import Mismatch, check
 from .model import Block, Cell, Command, ExitSpec, Result
 from .rewrite import expected_for
@@ -274,7 +275,7 @@ class _Judging:
         notes = [result.note, self.background_log]
         source = command.source if command is not None else cell.source
         failed_status = bool(result.status) and not exit_spec.accepts(result.status or 0)
-        if cell.kind in ("shell", "console") and failed_status and _PIPE.search(source):
+        if failed_status and _PIPE.search(source) and _under_pipefail(cell):
             notes.append(_PIPEFAIL_NOTE)
         highlight = command.line if command is not None else None
         stopped = result.failed_command.strip()
@@ -417,6 +418,13 @@ def command_cell(cell: Cell, command: Command) -> Cell:
     lines = command.source.split("\n")
     shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(lines))
     return replace(cell, source=shown, source_line=command.line)
+
+
+def _under_pipefail(cell: Cell) -> bool:
+    try:
+        return language_of(cell).pipefail
+    except UnknownLanguage:
+        return False
 
 
 def _first_line(source: str) -> str:
