@@ -135,12 +135,13 @@ class RunbookFile(pytest.Module):
 
     def teardown(self) -> None:
         run = self.file_run
+        transcript_dir = self.config.stash[SETTINGS_KEY].transcript_dir
         try:
             failures = run.run_pending_teardown()
         finally:
             run.close()
-            if run.transcript is not None and self._settings.transcript_dir is not None:
-                run.transcript.write(self._settings.transcript_dir / self.display_path)
+            if run.transcript is not None and transcript_dir is not None:
+                run.transcript.write(transcript_dir / self.display_path)
         if failures:  # an error at teardown of the file's last item, as a failing finalizer is
             raise CellFailed("\n\n".join(report.render(failure) for failure in failures))
 
