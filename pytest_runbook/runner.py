@@ -359,30 +359,25 @@ class FileRun:
         return outcomes
 
     def prefetchable(self, cell: Cell) -> bool:
-        """Whether ``cell`` may start before its item runs, while pytest reports the one
-        before: only when running it later could not differ. That is: it is the file's next
-        cell to run (nothing to replay, not excluded, no stop), a plain whole-cell run on a
-        session already up, and nothing of its own waits for the item (input to feed, a
-        background start, a teardown's place at the end, an explicit selection, a missing
-        interpreter or working directory)."""
-        options = cell.options
+        """Whether ``cell`` may start now, while pytest still reports the cell before it.
+
+        Only when running it later, from its item, could not differ: the file's session for
+        it is up and idle, the cell is the next one to run, and it is a plain cell.
+        """
         try:
             row = language_of(cell)
         except UnknownLanguage:
             return False
+        idle = self._prefetched is None and row.session_key(cell) in self._sessions
+        return idle and _plain(cell, row) and self._next_to_run(cell)
+
+    def _next_to_run(self, cell: Cell) -> bool:
+        """Nothing comes between: no stop, no replay, and nothing keeps it from running."""
         return (
-            self._prefetched is None
-            and self.stopped_by is None
-            and row.session_key(cell) in self._sessions
-            and not row.piecewise
-            and not options.background
-            and options.stdin is None
-            and not options.answers
-            and not options.teardown
-            and not options.exclude_from_run_all
+            self.stopped_by is None
             and cell.index not in self.excluded
-            and self.missing_interpreter(cell) is None
             and not self.prerequisites(cell)
+            and self.missing_interpreter(cell) is None
             and self._cwd_exists(cell)
         )
 
@@ -582,6 +577,21 @@ class FileRun:
             subs = {"[CWD]": subs["[CWD]"], "[TMP]": tmpdir, "[ROOT]": subs["[ROOT]"]}
         subs.update(self.document.options.substitutions)
         return subs
+
+
+def _plain(cell: Cell, row: Language) -> bool:
+    """A cell whose run needs nothing from its item's moment: run whole (not command by
+    command), in the foreground, without input to feed, not a teardown (its place is the
+    end) and not excludeFromRunAll (it runs only if its item is selected by name)."""
+    options = cell.options
+    return (
+        not row.piecewise
+        and not options.background
+        and options.stdin is None
+        and not options.answers
+        and not options.teardown
+        and not options.exclude_from_run_all
+    )
 
 
 def on_platform(platforms: Tuple[str, ...]) -> bool:
