@@ -1111,3 +1111,42 @@ def test_an_explicit_k_it_cannot_read_does_not_run_an_exclude_from_run_all_cell(
         ]
     )
     assert ran(pytester) == set()
+
+
+def test_plain_consecutive_cells_start_before_their_item_runs(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # The next cell starts while pytest reports the one before (prefetch): by the time the
+    # item of `second` is called, its cell is already running in the shell.
+    pytester.makeconftest(
+        """
+        import os, time, pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_call(item):
+            if item.name in ("second", "fed"):
+                deadline = time.monotonic() + (10 if item.name == "second" else 0.5)
+                while not os.path.exists(f"started-{item.name}") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                with open(f"early-{item.name}", "w") as out:
+                    out.write(str(os.path.exists(f"started-{item.name}")))
+        """
+    )
+    runbook(
+        """
+        ```sh {name=first}
+        echo one
+        ```
+
+        ```sh {name=second}
+        touch started-second
+        ```
+
+        ```sh {name=fed stdin="x"}
+        touch started-fed
+        ```
+        """
+    )
+    pytester.runpytest("doc.md", "-p", "no:randomly").assert_outcomes(passed=3)
+    assert (pytester.path / "early-second").read_text() == "True"
+    assert (pytester.path / "early-fed").read_text() == "False"  # input: runs from its item
