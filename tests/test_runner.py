@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Iterator
@@ -169,3 +171,14 @@ def test_a_new_kind_of_session_is_one_row(run: FileRun, monkeypatch: pytest.Monk
     run.run(first)
     assert run.run(other)[0].result.output == "none\n"  # a separate session
     assert run.session_for(other) is not run.session_for(first)
+
+
+def test_runner_verdict_options_and_languages_import_nothing_from_pytest() -> None:
+    code = (
+        "import sys\n"
+        "import pytest_runbook.runner, pytest_runbook.verdict\n"
+        "import pytest_runbook.options, pytest_runbook.languages\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
