@@ -1004,8 +1004,14 @@ def test_ini_timeout_takes_the_duration_grammar(pytester: pytest.Pytester, runbo
             [],
             "ERROR: ini runbook_home: runbook_home must be one of tmp, not 'yes'",
         ),
+        (
+            "runbook_on_failure = later",
+            [],
+            "ERROR: ini runbook_on_failure: runbook_on_failure must be one of continue, stop, "
+            "not 'later'",
+        ),
     ],
-    ids=["ini-timeout", "cli-timeout", "ini-columns", "ini-home"],
+    ids=["ini-timeout", "cli-timeout", "ini-columns", "ini-home", "ini-on-failure"],
 )
 def test_a_bad_option_value_is_a_usage_error_naming_its_origin(
     pytester: pytest.Pytester, runbook, ini: str, args: list[str], expected: str
