@@ -116,8 +116,8 @@ class RunbookFile(pytest.Module):
                 home=settings.home,
                 transcript=settings.transcript_dir is not None,
             )
-            self._run = FileRun(self.document, self.display_path, str(self.path.parent),
-                                run_settings)  # fmt: skip
+            directory = str(self.path.parent)
+            self._run = FileRun(self.document, self.display_path, directory, run_settings)
         return self._run
 
     # -- the run, shared by the items -------------------------------------------------------

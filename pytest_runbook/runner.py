@@ -165,8 +165,8 @@ class FileRun:
         session = self._sessions.get(key)
         if session is None:
             env = self._env_now()
-            spec = SessionSpec(key, self.workdir(), env, self.document.options.shell,
-                               self.settings.columns)  # fmt: skip
+            shell, columns = self.document.options.shell, self.settings.columns
+            spec = SessionSpec(key, self.workdir(), env, shell, columns)
             session = self._sessions[key] = row.factory(spec)
             self._session_env = env
         return session
@@ -396,10 +396,9 @@ class FileRun:
         self, cell: Cell, needed_by: str, on_output: Optional[Callable[[str], None]] = None
     ) -> Optional[Failure]:
         """Run an earlier cell as setup for ``needed_by``; its failure (data) or None."""
-        verdict = judge_setup(
-            cell, self.run(cell, on_output), path=self.display_path,
-            role=f"setup for {needed_by!r}",
-        )  # fmt: skip
+        outcomes = self.run(cell, on_output)
+        role = f"setup for {needed_by!r}"
+        verdict = judge_setup(cell, outcomes, path=self.display_path, role=role)
         if isinstance(verdict, Failure):
             if self.document.options.on_failure == "stop":
                 self.stopped_by = cell.name

@@ -157,10 +157,8 @@ class _Judging:
                         f"printed nothing matching ready={options.ready!r} "
                         f"within {options.timeout:g} s"
                     )
-                return self.failure(
-                    "background", f"background cell did not come up: {why}", result,
-                    show_output=True,
-                )  # fmt: skip
+                headline = f"background cell did not come up: {why}"
+                return self.failure("background", headline, result, show_output=True)
             return Passed()
         expected = cell.expected
         mismatch = None
