@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from .options import OptionError, parse_duration
+
 # libyaml's safe loader when present: same results, several times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -286,25 +288,12 @@ def parse_bool(key: str, value: Any) -> bool:
     )
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?")
-
-
 def parse_timeout(value: Any, key: str = "timeout") -> float:
-    """Seconds: 30, 2.5, "30s", "2m", "1h" (must be > 0)."""
-    seconds: Optional[float] = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        match = _DURATION.fullmatch(value.strip().lower())
-        if match:
-            seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if seconds is None or not seconds > 0 or seconds == float("inf"):
-        raise Invalid(
-            f"{key} must be a number of seconds such as 30 or 2m, not {value!r}",
-            f"write {key}=30 (seconds), {key}=2m or {key}=1h",
-        )
-    return seconds
+    """Seconds: 30, 2.5, "30s", "500ms", "2m", "1m30s", "1h" (must be > 0); see options."""
+    try:
+        return parse_duration(value, key)
+    except OptionError as problem:
+        raise Invalid(problem.message, problem.hint) from None
 
 
 def parse_exit(value: Any) -> str:

@@ -1,47 +1,32 @@
-"""pytest nodes: a Markdown file owns one shell session; each cell is an item run in it."""
+"""pytest nodes, adapting pytest to the runner: a file is a ``FileRun``, a cell an item.
+
+Everything pytest-specific lives here: collection, markers, fixtures, which cells the
+selection (``-k``, ``-m``, ``--deselect``, skip marks) leaves out, skip/xfail, and turning
+a ``verdict.Failure`` into the item's report. Running is ``runner``'s, judging ``verdict``'s.
+Helpers that read pytest's private APIs fail closed: when they cannot tell whether a cell is
+selected, it is not run as setup, and the cell that needed it is skipped, saying why.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import os
 import re
-import shutil
 import sys
-import tempfile
-import time
 import types
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NoReturn, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple
 
 import pytest
 
 from . import report
-from .document import Cell, Command, Document, ExitSpec, read
+from .document import Cell, Document, read
 from .errors import RunbookError
-from .matching import Mismatch, check
-from .model import Result
-from .rewrite import expected_for
-from .session import Session, Submitted
+from .runner import CellSkipped, FileRun, RunError, RunSettings, on_platform
 from .settings import SETTINGS_KEY, Settings
-from .transcript import Transcript
+from .verdict import Failure, Rewrite
 
-# Runme exports a named cell's output under its name when the name looks like an env var.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
-# Runme keeps about 128 KiB of an output; Linux refuses any single environment string over
-# 128 KiB (E2BIG, every later command would fail), so keep the tail well under that, in bytes.
-_LAST_OUTPUT_CAP = 100_000
-_ERREXIT = {"bash": "set -e -o pipefail", "zsh": "set -e -o pipefail", "ksh": "set -e -o pipefail"}
-_POSIX_SHELLS = {"sh", "dash", "ash", "busybox"}
-_EXPORT_START = re.compile(r"\s*export\s+")
-# One word of an export: NAME, or NAME=VALUE with a literal value (no $, `, \: a placeholder).
-_EXPORT_WORD = re.compile(
-    r"""([A-Za-z_][A-Za-z0-9_]*)(=(?:"[^"$`\\]*"|'[^']*'|[^\s"'$`\\;&|]*))?(?=[\s;&|]|$)"""
-)
-
-
-_PIPE = re.compile(r"(?<![|>])\|(?![|&])")  # a pipe, not `||`, `|&` or `>|`
 _MAY_SKIP = frozenset({"skip", "skipif", "xfail"})  # marks that may keep a cell from running
 
 
@@ -53,40 +38,38 @@ class CellFailed(Exception):
     """A cell did not do what its document says; ``args[0]`` is the whole report."""
 
 
-@dataclass
-class _Outcome:
-    command: Optional[Command]
-    result: Result
+# Files whose sessions were started early (before their first item), by node id: closed at
+# the end of the run if the file never ran (-x, interrupted, deselected at the last moment).
+_EARLY_KEY = pytest.StashKey[Dict[str, FileRun]]()
 
 
-@dataclass
-class _EarlyShell:
-    """A file's shell, started while the file before it still runs (see start_shell_early)."""
-
-    session: Session
-    cwd: str
-    env: Dict[str, str]
-
-
-# By file node id; at most two: the file about to run its first cell and the one after it.
-_EARLY_KEY = pytest.StashKey[Dict[str, _EarlyShell]]()
-
-
-def _close_early_shells(config: pytest.Config, keep: Tuple[str, ...] = ()) -> None:
+def _close_early_runs(config: pytest.Config, keep: Tuple[str, ...] = ()) -> None:
     early = config.stash.get(_EARLY_KEY, {})
     for nodeid in [n for n in early if n not in keep]:
-        early.pop(nodeid).session.close()  # its file never ran a cell
+        early.pop(nodeid).close()
+
+
+@contextlib.contextmanager
+def _as_pytest_outcomes() -> Iterator[None]:
+    """The runner's exceptions as pytest's: a skip at the item's line, a located failure."""
+    try:
+        yield
+    except RunError as error:
+        raise CellFailed(str(error.args[0])) from None
+    except CellSkipped as skipped:
+        _skip(str(skipped.args[0]))
 
 
 class RunbookFile(pytest.Module):
-    """One Markdown runbook: parses it, then lends its single session to its items in order.
+    """One Markdown runbook: parses it, then runs its cells through one ``FileRun``.
 
     A ``Module`` (with an empty module object) so that module-scoped fixtures named in the
-    frontmatter live exactly as long as the file's session.
+    frontmatter live exactly as long as the file's sessions.
     """
 
     document: Document
     cell_items: Dict[int, RunbookItem]
+    _run: Optional[FileRun] = None
 
     def _getobj(self) -> types.ModuleType:
         return types.ModuleType(self.path.stem)
@@ -107,471 +90,73 @@ class RunbookFile(pytest.Module):
             )
         if not self.document.options.enabled:
             return []
-        self._check_shell()
+        missing_shell = self.file_run.missing_shell()
+        if missing_shell is not None:
+            raise self.CollectError(missing_shell)
         self.cell_items = {
             cell.index: RunbookItem.from_parent(self, name=cell.name, cell=cell)
             for cell in self.document.cells
         }
         return list(self.cell_items.values())
 
-    def _check_shell(self) -> None:
-        """A session shell that is not installed is an error of the file, not a skip.
-
-        A missing ``interpreter=`` skips its cell (a reader may lack node); a missing
-        frontmatter ``shell:`` would skip every shell cell of the file, and a typo there must
-        not pass as a green run. Only shells that some cell actually runs through count.
-        """
-        document = self.document
-        shell = document.options.shell
-        if not any(c.kind == "script" and c.interpreter == shell for c in document.cells):
-            return
-        program = shell[0]
-        if os.sep in program:
-            found = os.access(program, os.X_OK)
-        else:
-            found = shutil.which(program, path=self._path_env()) is not None
-        if found:
-            return
-        line = document.options.shell_line
-        where = f"{self.display_path}:{line + 1}" if line is not None else self.display_path
-        origin = (
-            "frontmatter shell" if line is not None else "runbook_shell (ini or --runbook-shell)"
-        )
-        raise self.CollectError(
-            f"{where}: {origin} {program!r} is not installed (not found on PATH); the file's "
-            f"shell cells would run through it\n  fix: install {program}, correct the name, "
-            "or remove it to run the shell cells in bash"
-        )
-
     @property
     def display_path(self) -> str:
         return self.nodeid.split("::", 1)[0] or self.path.name
 
-    # -- the session, shared by the items -------------------------------------------------
+    @property
+    def file_run(self) -> FileRun:
+        """The file's run: made on first use (collection checks, an early start, setup)."""
+        if self._run is None:
+            settings: Settings = self.config.stash[SETTINGS_KEY]
+            run_settings = RunSettings(
+                env=settings.env,
+                columns=settings.columns,
+                update=settings.update,
+                root=str(self.config.rootpath),
+                home=settings.home,
+                transcript=settings.transcript_dir is not None,
+            )
+            directory = str(self.path.parent)
+            self._run = FileRun(self.document, self.display_path, directory, run_settings)
+        return self._run
+
+    # -- the run, shared by the items -------------------------------------------------------
 
     def setup(self) -> None:
+        self.config.stash.get(_EARLY_KEY, {}).pop(self.nodeid, None)  # now this file's own
         self._settings: Settings = self.config.stash[SETTINGS_KEY]
-        self._shell: Optional[Session] = None
-        self._workdir: Optional[str] = None
-        self._own_tmp: Optional[str] = None
-        self._ran: Set[int] = set()
-        self._settled = 0  # cells before this index are never prerequisites again
-        self._exports: Dict[str, str] = {}
-        self._physical_paths: Dict[str, str] = {}
-        self._prefetched: Optional[Tuple[int, Submitted]] = None
-        self._background_names: List[str] = []  # in start order, as the session's logs
-        self.failed_cell: Optional[str] = None
-        self._excluded: Optional[Set[int]] = None
         self.fixtures_exported = False
-        self.transcript = Transcript(self.document) if self._settings.transcript_dir else None
+        self.file_run.excluded = {
+            cell.index: why
+            for cell in self.document.cells
+            for excluded, why in [_never_runs(self, cell)]
+            if excluded
+        }
 
     def teardown(self) -> None:
+        run = self.file_run
+        transcript_dir = self.config.stash[SETTINGS_KEY].transcript_dir
         try:
-            self._run_pending_teardown_cells()
+            failures = run.run_pending_teardown()
         finally:
-            if self._shell is not None:
-                self._shell.close()
-                if self.transcript is not None:
-                    self.transcript.background_log = self._shell.background_log()
-                self._shell = None
-            if self._own_tmp:
-                shutil.rmtree(self._own_tmp, ignore_errors=True)
-            if self.transcript is not None and self._settings.transcript_dir is not None:
-                self.transcript.write(self._settings.transcript_dir / self.display_path)
+            run.close()
+            if run.transcript is not None and transcript_dir is not None:
+                run.transcript.write(transcript_dir / self.display_path)
+        if failures:  # an error at teardown of the file's last item, as a failing finalizer is
+            raise CellFailed("\n\n".join(report.render(failure) for failure in failures))
 
-    def _configured_dir(self) -> Optional[str]:
-        """The file's own directory or its frontmatter ``cwd``; None for ``cwd: tmp``."""
-        raw = self.document.options.cwd
-        if raw == "tmp":
-            return None
-        base = str(self.path.parent)
-        return os.path.normpath(os.path.join(base, os.path.expanduser(raw))) if raw else base
-
-    def workdir(self) -> str:
-        """The file's working directory: the file's own, or frontmatter ``cwd`` (``tmp``)."""
-        if self._workdir is None:
-            path = self._configured_dir()
-            if path is None:
-                self._own_tmp = tempfile.mkdtemp(prefix="runbook-cwd-")
-                path = self._own_tmp
-            elif not os.path.isdir(path):
-                raise CellFailed(
-                    f"{self.display_path}: frontmatter cwd {self.document.options.cwd!r} is "
-                    f"not a directory ({path}); fix: point cwd at an existing directory, or "
-                    "use cwd: tmp"
-                )
-            self._workdir = path
-        return self._workdir
-
-    def _given_env(self) -> Dict[str, str]:
-        """What the run gives the file's shell: our environment, frontmatter, --runbook-env."""
-        settings = self.config.stash[SETTINGS_KEY]
-        return {**os.environ, **self.document.options.env, **settings.env}
-
-    def _session_env(self) -> Dict[str, str]:
-        env = self._given_env()
-        # pytest's own per-phase marker would differ between an early start and now.
-        env.pop("PYTEST_CURRENT_TEST", None)
-        return env
-
-    def _session_shell(self) -> Tuple[str, ...]:
-        shell = self.document.options.shell
-        return shell if Path(shell[0]).name == "bash" else ("bash",)
-
-    def shell_session(self) -> Session:
-        if self._shell is None:
-            cwd, env = self.workdir(), self._session_env()
-            early = self.config.stash.get(_EARLY_KEY, {}).pop(self.nodeid, None)
-            if early is not None:
-                if early.cwd == cwd and early.env == env:
-                    self._shell = early.session
-                    return early.session
-                early.session.close()  # a fixture changed the environment since: start afresh
-            self._shell = Session(
-                cwd=cwd, shell=self._session_shell(), env=env, columns=self._settings.columns
-            )
-        return self._shell
-
-    def start_shell_early(self, current: RunbookFile) -> None:
-        """Start this file's shell while the previous file's last cell runs.
-
-        The shell's own start-up (about 2 ms of bash) then overlaps pytest's work on the other
-        core instead of delaying this file's first cell. Adopted by ``shell_session`` only if
-        the directory and environment are still the same; otherwise it is closed unused.
-        """
+    def start_early(self, current: RunbookFile) -> None:
+        """Start this file's sessions while ``current``'s last cell runs (see FileRun)."""
         config = self.config
         if _EARLY_KEY not in config.stash:
             config.stash[_EARLY_KEY] = {}
-            config.add_cleanup(lambda: _close_early_shells(config))  # -x, interrupted, ...
+            config.add_cleanup(lambda: _close_early_runs(config))  # -x, interrupted, ...
         early = config.stash[_EARLY_KEY]
-        _close_early_shells(config, keep=(self.nodeid, current.nodeid))
-        if self.nodeid in early or not self.document.cells:
+        _close_early_runs(config, keep=(self.nodeid, current.nodeid))
+        if self.nodeid in early or not self.document.cells or self.file_run.closed:
             return
-        cwd = self._configured_dir()
-        if cwd is None or not os.path.isdir(cwd):
-            return  # `cwd: tmp` is made (and owned) by the file's own setup; errors are its too
-        env = self._session_env()
-        settings = self.config.stash[SETTINGS_KEY]
-        try:
-            session = Session(
-                cwd=cwd, shell=self._session_shell(), env=env, columns=settings.columns
-            )
-            session.prestart()
-        except (OSError, ValueError):
-            return  # only a head start: the file's first cell reports any problem itself
-        early[self.nodeid] = _EarlyShell(session, cwd, env)
-
-    # -- which cells run as prerequisites -----------------------------------------------
-
-    def excluded(self) -> Set[int]:
-        """Cells never run, not even as setup: skipped by attribute, --deselect or -m."""
-        if self._excluded is None:
-            self._excluded = {c.index for c in self.document.cells if never_runs(self, c)}
-        return self._excluded
-
-    def prerequisites(self, cell: Cell) -> List[Cell]:
-        excluded = self.excluded()
-        cells = self.document.cells
-
-        def done(c: Cell) -> bool:  # ran, excluded or teardown: stays so for the whole run
-            return c.index in self._ran or c.index in excluded or c.options.teardown
-
-        # Skip the settled prefix: rescanning it made each item O(cells before it), 1,000
-        # cells in one file O(n^2) (about 40 ms).
-        start = self._settled
-        while start < cell.index and done(cells[start]):
-            start += 1
-        self._settled = start
-        return [c for c in cells[start : cell.index] if not done(c)]
-
-    def _run_pending_teardown_cells(self) -> None:
-        """``teardown=true`` cells run at the end of the file even when they were not selected."""
-        if self._shell is None:
-            return
-        failures: List[str] = []
-        for cell in self.document.cells:
-            if cell.options.teardown and cell.index not in self._ran:
-                if cell.index in self.excluded():
-                    continue
-                try:
-                    outcomes = self.run_cell(cell, None)
-                except (CellFailed, pytest.skip.Exception):
-                    continue
-                last = outcomes[-1] if outcomes else None
-                if last is None or cell.options.xfail is not None:
-                    continue
-                exit_spec = last.command.exit if last.command else cell.options.exit
-                if not _finished_ok(last.result, exit_spec):
-                    failures.append(
-                        report.failure(
-                            location=f"{self.display_path}:{cell.line + 1}",
-                            headline=f"teardown cell {cell.name!r}, run at the end of the file, "
-                            f"failed: {_why(last.result, exit_spec, cell.options.timeout)}",
-                            cell=cell,
-                            result=last.result,
-                            expected_exit=str(exit_spec),
-                            show_output=True,
-                            notes=[last.result.note],
-                        )
-                    )
-        if failures:  # an error at teardown of the file's last item, as a failing finalizer is
-            raise CellFailed("\n\n".join(failures))
-
-    # -- running a cell ---------------------------------------------------------------
-
-    def cell_cwd(self, cell: Cell) -> Optional[str]:
-        if not cell.options.cwd:
-            return None
-        path = os.path.normpath(os.path.join(self.workdir(), os.path.expanduser(cell.options.cwd)))
-        if not os.path.isdir(path):
-            raise CellFailed(
-                f"{self.display_path}:{cell.line + 1}: cell {cell.name!r}: cwd "
-                f"{cell.options.cwd!r} is not a directory ({path}); fix: create it in an "
-                f"earlier cell or correct the path"
-            )
-        return path
-
-    def run_cell(self, cell: Cell, on_output: Optional[Callable[[str], None]]) -> List[_Outcome]:
-        """Run ``cell`` in the session; console cells stop at the first command that fails."""
-        try:
-            return self._run_cell(cell, on_output)
-        except OSError as error:  # the shell could not start, a cell file could not be written
-            shell = " ".join(self._session_shell())
-            raise CellFailed(
-                f"{self.display_path}:{cell.line + 1}: cell {cell.name!r} could not run: "
-                f"{error}\n  fix: check that `{shell}` starts on its own in a terminal "
-                "(frontmatter shell, --runbook-shell; a login shell runs your profile) and "
-                "that the temporary directory is writable"
-            ) from None
-
-    def _run_cell(self, cell: Cell, on_output: Optional[Callable[[str], None]]) -> List[_Outcome]:
-        self._ran.add(cell.index)
-        session = self.shell_session()
-        cwd = self.cell_cwd(cell)
-        interpreter = self._interpreter(cell)
-        started = time.monotonic()
-        outcomes: List[_Outcome] = []
-        ticket: Optional[Submitted] = None
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is not None:
-            if prefetched[0] == cell.index:
-                ticket = prefetched[1]
-            else:  # its item was skipped by something unforeseen; it ran, never run it again
-                self._ran.add(prefetched[0])
-        if cell.kind == "console":
-            for command in cell.commands:
-                # stdin= and answers apply to each command (answers wait for their prompts)
-                ticket = self._submit(session, cell, command.source, cwd, None, on_output)
-                result = self._located(session.collect(ticket), command.line)
-                outcomes.append(_Outcome(command, result))
-                self._remember(cell, result)
-                if not _finished_ok(result, command.exit) and not _status_recordable(
-                    self._settings.update, cell, command, result
-                ):
-                    break
-                if not self._settings.update and _output_mismatch(
-                    self, cell, command.expected, result, cwd
-                ):
-                    break
-        elif cell.options.background:
-            self._background_names.append(cell.name)
-            result = session.start_background(
-                self._source(cell, interpreter),
-                timeout=cell.options.timeout,
-                ready=cell.options.ready,
-                cwd=cwd,
-                interpreter=interpreter,
-                exports=self._take_exports(),
-            )
-            outcomes.append(_Outcome(None, result))
-        else:
-            if ticket is None:
-                source = self._source(cell, interpreter)
-                ticket = self._submit(session, cell, source, cwd, interpreter, on_output)
-            result = self._located(session.collect(ticket), cell.source_line)
-            outcomes.append(_Outcome(None, result))
-            self._remember(cell, result)
-        if self.transcript is not None:
-            self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
-        return outcomes
-
-    def prefetch(self, item: RunbookItem) -> None:
-        """Start the next cell now, so the shell works while pytest reports this one.
-
-        Only when nothing can come between: the next item is this file's next cell to run,
-        nothing can skip it or need its setup first, and it reads no input. Every other case
-        runs the cell when its item runs, as before.
-        """
-        cell = item.cell
-        options = cell.options
-        if (
-            self._prefetched is not None
-            or self._shell is None
-            or self.failed_cell is not None
-            or self._settings.stream
-            or cell.kind == "console"
-            or options.background
-            or options.stdin is not None
-            or options.answers
-            or options.teardown
-            or options.exclude_from_run_all
-            or hasattr(item, "_request")  # fixtures are set up in the item's own setup
-            or any(mark.name in _MAY_SKIP for mark in item.iter_markers())
-            or self.missing_interpreter(cell) is not None
-            or self.prerequisites(cell)
-        ):
-            return
-        try:
-            cwd = self.cell_cwd(cell)
-        except CellFailed:
-            return
-        interpreter = cell.interpreter if cell.kind == "script" else None
-        source = self._source(cell, interpreter)
-        ticket = self._submit(self._shell, cell, source, cwd, interpreter, None)
-        self._prefetched = (cell.index, ticket)
-
-    def _submit(
-        self,
-        session: Session,
-        cell: Cell,
-        source: str,
-        cwd: Optional[str],
-        interpreter: Optional[Tuple[str, ...]],
-        on_output: Optional[Callable[[str], None]],
-    ) -> Submitted:
-        """Send one piece of a cell to the shell with the cell's options and pending exports."""
-        return session.submit(
-            source,
-            timeout=cell.options.timeout,
-            cwd=cwd,
-            interpreter=interpreter,
-            stdin=cell.options.stdin,
-            answers=[(a.expect, a.send) for a in cell.options.answers],
-            exports=self._take_exports(),
-            on_output=on_output,
-        )
-
-    def _located(self, result: Result, first_line: int) -> Result:
-        """Error messages name the private cell file; point them at the Markdown instead.
-
-        ``bash: /dev/shm/.../cell.sh: line 2: ...`` becomes ``bash: doc.md:5: ...`` and
-        Python's ``File ".../cell.py", line 2`` becomes ``File "doc.md", line 5``.
-        """
-        cell_dir = self.shell_session().cell_dir
-        if cell_dir not in result.output:
-            return result
-        display = self.display_path
-
-        def markdown_line(number: str) -> int:
-            return first_line + int(number)
-
-        pattern = re.compile(re.escape(cell_dir) + r'/cell[\w.]*(: line |", line |:)(\d+)')
-
-        def relocate(match: re.Match[str]) -> str:
-            line = markdown_line(match.group(2))
-            if match.group(1) == '", line ':
-                return f'{display}", line {line}'
-            return f"{display}:{line}"
-
-        output = pattern.sub(relocate, result.output)
-        output = output.replace(cell_dir + "/", "")
-        return dataclasses.replace(result, output=output)
-
-    def background_tail(self, lines: int = 12) -> str:
-        """The end of what the file's background cells printed, for failure reports: a
-        server's log often says why a later cell failed. Never part of a cell's output."""
-        shell = getattr(self, "_shell", None)
-        if shell is None:
-            return ""
-        names = self._background_names
-        parts = []
-        for number, log in enumerate(shell.background_logs()):
-            if log.strip():
-                name = names[number] if number < len(names) else f"#{number + 1}"
-                parts.append(f"background log of cell {name!r}:\n" + report.tail(log, lines))
-        return "\n\n".join(parts)
-
-    def _interpreter(self, cell: Cell) -> Optional[Tuple[str, ...]]:
-        if cell.kind != "script" or not cell.interpreter:
-            return None
-        missing = self.missing_interpreter(cell)
-        if missing is not None:
-            _skip(missing)
-        return cell.interpreter
-
-    def missing_interpreter(self, cell: Cell) -> Optional[str]:
-        """Why a script cell cannot run here (its interpreter is not installed), or None."""
-        if cell.kind != "script" or not cell.interpreter:
-            return None
-        program = cell.interpreter[0]
-        if os.sep in program:
-            found = os.access(program, os.X_OK)
-        else:
-            found = shutil.which(program, path=self._path_env()) is not None
-        if found:
-            return None
-        return f"cell {cell.name!r} needs {program!r}, which is not installed"
-
-    def _path_env(self) -> str:
-        return self._given_env().get("PATH", os.defpath)
-
-    def _source(self, cell: Cell, interpreter: Optional[Tuple[str, ...]]) -> str:
-        source = cell.source
-        if cell.options.prompt_env == "yes" and cell.kind == "shell":
-            source = self._keep_given_values(source)
-        if interpreter:
-            shell = Path(interpreter[0]).name
-            # Runme runs shell cells under errexit, whatever the shell; on the first line, so
-            # the shell's "line N" messages still count the cell's own lines.
-            if shell in _ERREXIT:
-                source = f"{_ERREXIT[shell]}; {source}"
-            elif shell in _POSIX_SHELLS:
-                source = f"set -e; {source}"
-        return source
-
-    def _keep_given_values(self, source: str) -> str:
-        """promptEnv: a placeholder export keeps a value the run already provides (Runme)."""
-        given = self._given_env()
-        return "\n".join(_keep_given(line, given) for line in source.split("\n"))
-
-    def _remember(self, cell: Cell, result: Result) -> None:
-        """Runme's session variables: ``$__`` and an upper-case cell name hold the output."""
-        if result.status is None:
-            return
-        tail = result.output[-_LAST_OUTPUT_CAP:]
-        data = tail.encode("utf-8", "surrogateescape")
-        if len(data) > _LAST_OUTPUT_CAP:  # cut, and no half character at the cut
-            data = data[-_LAST_OUTPUT_CAP:].lstrip(bytes(range(0x80, 0xC0)))
-        # surrogateescape: the exact bytes, invalid UTF-8 included (only NUL cannot be kept)
-        value = data.decode("utf-8", "surrogateescape").rstrip("\n").replace("\0", "")
-        self._exports["__"] = value
-        if _ENV_NAME.match(cell.name):
-            self._exports[cell.name] = value
-
-    def add_export(self, name: str, value: str) -> None:
-        self._exports[name] = value
-
-    def _take_exports(self) -> Dict[str, str]:
-        exports, self._exports = self._exports, {}
-        return exports
-
-    def _physical(self, path: str) -> str:
-        """``path`` with symlinks resolved, once per path (it is asked for every command)."""
-        physical = self._physical_paths.get(path)
-        if physical is None:
-            physical = self._physical_paths[path] = os.path.realpath(path)
-        return physical
-
-    def substitutions(self, cwd: Optional[str]) -> Dict[str, str]:
-        subs = {
-            # The shell starts in the physical directory (`cd -P`): `pwd` and getcwd() print
-            # it without symlinks (macOS's /var is /private/var), so [CWD] stands for that.
-            "[CWD]": self._physical(cwd or self.workdir()),
-            "[TMP]": self.shell_session().tmpdir,
-            "[ROOT]": str(self.config.rootpath),
-        }
-        subs.update(self.document.options.substitutions)
-        return subs
+        self.file_run.start_early()
+        early[self.nodeid] = self.file_run
 
 
 def _skip(reason: str) -> NoReturn:
@@ -580,181 +165,126 @@ def _skip(reason: str) -> NoReturn:
     raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
-def _finished_ok(result: Result, exit_spec: ExitSpec) -> bool:
-    return (
-        result.status is not None
-        and not result.timed_out
-        and not result.waiting_for_input
-        and not result.incomplete
-        # `exit N` ends the shell, and N is the cell's status, as in Runme's script; the
-        # next cell gets a fresh shell (with a note).
-        and not result.replaced
-        and exit_spec.accepts(result.status)
-    )
+# -- which cells the selection leaves out (SPEC 5) --------------------------------------------
+# Each answer is (excluded, why): why is None when the answer is certain, else the reason it
+# could not be told, and the cell counts as excluded (fail closed: never run a cell the
+# selection may have left out).
+
+_Exclusion = Tuple[bool, Optional[str]]
+_RUNS: _Exclusion = (False, None)
+_EXCLUDED: _Exclusion = (True, None)
 
 
-def _keep_given(line: str, given: Mapping[str, str]) -> str:
-    """``export A=x B=y; ...`` with ``A=x`` turned into ``A`` when the run gives A a value.
-
-    Only the words of the line's leading ``export``; a value that is computed (``$``,
-    backquotes) is not a placeholder and stays.
-    """
-    start = _EXPORT_START.match(line)
-    if start is None:
-        return line
-    out = [line[: start.end()]]
-    pos = start.end()
-    while True:
-        word = _EXPORT_WORD.match(line, pos)
-        if word is None or word.end() == pos:
-            break
-        given_value = word.group(2) is not None and word.group(1) in given
-        out.append(word.group(1) if given_value else word.group(0))  # keeps the run's value
-        pos = word.end()
-        gap = pos
-        while gap < len(line) and line[gap] in " \t":
-            gap += 1
-        out.append(line[pos:gap])
-        if gap == pos:
-            break
-        pos = gap
-    out.append(line[pos:])
-    return "".join(out)
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _status_recordable(update: Optional[str], cell: Cell, command: Command, result: Result) -> bool:
-    """Update mode may write this console command's new status as ``[N]`` (and then go on
-    with the block): never for xfail cells, a cell's own ``exit=``, or a block it cannot
-    rewrite. Anything else that did not finish as declared stops the block."""
-    return (
-        update is not None
-        and cell.options.xfail is None
-        and cell.block is not None
-        and (command.status_line is not None or cell.options.exit == ExitSpec())
-        and _finished_but_for_status(result, command.exit)
-    )
-
-
-def _finished_but_for_status(result: Result, exit_spec: ExitSpec) -> bool:
-    """The command ran to its end in the same shell, with a status the document does not
-    expect: update mode can record that status."""
-    return (
-        result.status is not None
-        and not exit_spec.accepts(result.status)
-        and not result.timed_out
-        and not result.waiting_for_input
-        and not result.incomplete
-        and not result.replaced  # `exit N` counts: N is the command's status
-    )
-
-
-def _output_mismatch(
-    file: RunbookFile, cell: Cell, expected: Tuple[str, ...], result: Result, cwd: Optional[str]
-) -> Optional[Mismatch]:
-    match, ansi_keep = ("exact", False)
-    if cell.expected is not None:
-        match, ansi_keep = cell.expected.match, cell.expected.ansi_keep
-    return check(
-        expected,
-        result.output,
-        mode=match,
-        substitutions=file.substitutions(cwd),
-        ansi_keep=ansi_keep,
-    )
-
-
-def never_runs(file: RunbookFile, cell: Cell) -> bool:
+def _never_runs(file: RunbookFile, cell: Cell) -> _Exclusion:
     """SPEC 5: cells left out by attribute, ``--deselect`` or ``-m`` never run as setup."""
     options = cell.options
     if options.skip is not None or file.document.options.skip is not None:
-        return True
+        return _EXCLUDED
     if options.exclude_from_run_all:
-        return True
-    if options.platforms and not _on_platform(options.platforms):
-        return True
-    if any(shutil.which(c) is None for c in options.requires):
-        return True
-    if file.missing_interpreter(cell) is not None:
-        return True
+        return _EXCLUDED
+    if options.platforms and not on_platform(options.platforms):
+        return _EXCLUDED
+    if any(_which(c) is None for c in options.requires):
+        return _EXCLUDED
+    if file.file_run.missing_interpreter(cell) is not None:
+        return _EXCLUDED
     item = getattr(file, "cell_items", {}).get(cell.index)
-    if item is not None and _skipped_by_marks(item):  # e.g. a skip a conftest hook added
-        return True
+    if item is not None:  # e.g. a skip a conftest hook added
+        skipped = _skipped_by_marks(item)
+        if skipped[0]:
+            return skipped
     nodeid = f"{file.nodeid}::{cell.name}"
     for prefix in file.config.getoption("deselect") or []:
         if nodeid.startswith(str(prefix)):
-            return True
+            return _EXCLUDED
     keyword = file.config.getoption("keyword") or ""
-    if keyword and item is not None and _excluded_by_keyword(item, keyword):
-        return True
+    if keyword and item is not None:
+        by_keyword = _excluded_by_keyword(item, keyword)
+        if by_keyword[0]:
+            return by_keyword
     markexpr = file.config.getoption("markexpr") or ""
     if not markexpr:
-        return False
+        return _RUNS
     names = set(options.tags) | {"runbook"}
     if item is not None:  # also xfail, usefixtures and marks that conftest hooks added
         names |= {mark.name for mark in item.iter_markers()}
-    return not _marks_match(markexpr, names)
+    return _excluded_by_marks(markexpr, names)
 
 
-def _skipped_by_marks(item: pytest.Item) -> bool:
+def _which(command: str) -> Optional[str]:
+    import shutil
+
+    return shutil.which(command)
+
+
+def _skipped_by_marks(item: pytest.Item) -> _Exclusion:
     """Whether pytest will skip ``item`` for a skip/skipif mark (conditions evaluated)."""
+    if not any(True for _ in item.iter_markers("skip")) and not any(
+        True for _ in item.iter_markers("skipif")
+    ):
+        return _RUNS
     try:
         from _pytest.skipping import evaluate_skip_marks
 
-        return evaluate_skip_marks(item) is not None
-    except Exception:  # a private API, or a condition that fails: pytest will report it
-        return any(True for _ in item.iter_markers("skip"))
+        return (evaluate_skip_marks(item) is not None, None)
+    except Exception as error:  # a private API that moved, or a condition that fails
+        return (True, f"cannot tell whether its skip/skipif marks skip it ({_brief(error)})")
 
 
-def _marks_match(markexpr: str, names: Set[str]) -> bool:
+def _excluded_by_marks(markexpr: str, names: Set[str]) -> _Exclusion:
+    """Whether ``-m markexpr`` leaves out a cell whose marks are ``names``."""
     try:
         from _pytest.mark.expression import Expression
 
         def matcher(name: str, /, **kwargs: Any) -> bool:
             return name in names
 
-        return bool(Expression.compile(markexpr).evaluate(matcher))
-    except Exception:  # a private API: if it moves, err on the side of running the cell
-        return True
+        return (not Expression.compile(markexpr).evaluate(matcher), None)
+    except Exception as error:  # a private API: if it moved, do not guess
+        return (True, f"cannot tell whether -m {markexpr!r} selects it ({_brief(error)})")
 
 
-def _named_by_keyword(item: pytest.Item, keyword: str) -> bool:
+def _brief(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _keyword_matches(item: pytest.Item, keyword: str) -> Tuple[bool, bool]:
+    """Whether ``-k keyword`` matches ``item``, and whether it would without the item's own
+    name; raises when pytest's private API moved."""
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+
+    expression = Expression.compile(keyword)
+    matcher = KeywordMatcher.from_item(item)
+    without_name = KeywordMatcher(set(matcher._names) - {item.name})
+    return bool(expression.evaluate(matcher)), bool(expression.evaluate(without_name))
+
+
+def _named_by_keyword(item: pytest.Item, keyword: str) -> _Exclusion:
     """Whether ``-k keyword`` selects ``item`` because of its own name (``-k set-tokens``),
     not merely lets it through (``-k "not network"``): Runme runs an ``excludeFromRunAll``
-    cell only when it is asked for by name."""
+    cell only when it is asked for by name. (True, None) when named; (False, why) when it
+    cannot tell."""
     try:
-        from _pytest.mark import KeywordMatcher
-        from _pytest.mark.expression import Expression
-
-        expression = Expression.compile(keyword)
-        matcher = KeywordMatcher.from_item(item)
-        without_name = KeywordMatcher(set(matcher._names) - {item.name})
-        return bool(expression.evaluate(matcher)) and not expression.evaluate(without_name)
-    except Exception:  # a private API: if it moves, -k counts as explicit, as before
-        return True
+        with_name, without_name = _keyword_matches(item, keyword)
+    except Exception as error:  # a private API that moved: not asked for by name, say why
+        return (False, f"cannot tell whether -k {keyword!r} names it ({_brief(error)})")
+    return (with_name and not without_name, None)
 
 
-def _excluded_by_keyword(item: pytest.Item, keyword: str) -> bool:
+def _excluded_by_keyword(item: pytest.Item, keyword: str) -> _Exclusion:
     """Whether ``-k`` leaves ``item`` out because of its own name (``-k "not destroy"``),
     rather than merely not selecting it (``-k target``, whose earlier cells run as setup).
     A cell left out by name never runs, as one left out with --deselect."""
-    try:
-        from _pytest.mark import KeywordMatcher
-        from _pytest.mark.expression import Expression
-
-        expression = Expression.compile(keyword)
-        matcher = KeywordMatcher.from_item(item)
-        without_name = KeywordMatcher(set(matcher._names) - {item.name})
-        if not expression.evaluate(matcher) and expression.evaluate(without_name):
-            return True
-    except Exception:  # a private API: if it moves, the words below still count
-        pass
-    # `-k "final and not danger"` selects neither by the rule above, but names danger under
+    # `-k "final and not danger"` selects neither by the rule below, but names danger under
     # a `not`: a cell named there is one the user wants left alone.
-    return any(word in item.name.lower() for word in _negated_words(keyword))
+    if any(word in item.name.lower() for word in _negated_words(keyword)):
+        return _EXCLUDED
+    try:
+        with_name, without_name = _keyword_matches(item, keyword)
+    except Exception as error:  # a private API that moved: do not guess
+        return (True, f"cannot tell whether -k {keyword!r} leaves it out ({_brief(error)})")
+    return (not with_name and without_name, None)
 
 
 def _negated_words(expression: str) -> List[str]:
@@ -780,10 +310,6 @@ def _negated_words(expression: str) -> List[str]:
                 words.append(token.lower())
             pending = False
     return words
-
-
-def _on_platform(platforms: Tuple[str, ...]) -> bool:
-    return any(sys.platform.startswith(p) for p in platforms)
 
 
 class RunbookItem(pytest.Item):
@@ -842,7 +368,7 @@ class RunbookItem(pytest.Item):
         for name in file.document.options.fixtures:
             value = self.funcargs.get(name)
             if isinstance(value, (str, os.PathLike, int, float)) and not isinstance(value, bool):
-                file.add_export(
+                file.file_run.add_export(
                     name.upper(), os.fspath(value) if isinstance(value, os.PathLike) else str(value)
                 )
 
@@ -864,9 +390,9 @@ class RunbookItem(pytest.Item):
         if options.xfail is not None:
             self.add_marker(pytest.mark.xfail(reason=options.xfail or "", strict=False))
         for command in options.requires:
-            if shutil.which(command) is None:
+            if _which(command) is None:
                 self.add_marker(pytest.mark.skip(reason=f"requires {command!r}, not found on PATH"))
-        if options.platforms and not _on_platform(options.platforms):
+        if options.platforms and not on_platform(options.platforms):
             wanted = ", ".join(options.platforms)
             self.add_marker(pytest.mark.skip(reason=f"runs on {wanted} only, not {sys.platform}"))
 
@@ -877,8 +403,19 @@ class RunbookItem(pytest.Item):
     def location_text(self) -> str:
         return f"{self.parent.display_path}:{self.cell.line + 1}"
 
+    def may_start_early(self) -> bool:
+        """pytest's half of whether this cell may start before its item runs: nothing of
+        pytest's (fixtures to set up, a skip/skipif/xfail mark, live streaming for this
+        item's name) has to happen first. The runner's half is ``FileRun.prefetchable``."""
+        return (
+            not hasattr(self, "_request")
+            and not self.parent._settings.stream
+            and not any(mark.name in _MAY_SKIP for mark in self.iter_markers())
+        )
+
     def setup(self) -> None:
         file = self.parent
+        run = file.file_run
         cell = self.cell
         following = self.next_item
         if (
@@ -886,76 +423,73 @@ class RunbookItem(pytest.Item):
             and following.parent is not file
             and not any(mark.name in _MAY_SKIP for mark in following.iter_markers())
         ):
-            following.parent.start_shell_early(file)
+            following.parent.start_early(file)
         if hasattr(self, "_request"):
             self._check_fixtures_exist()
             self._request._fillfixtures()
             self._export_fixture_values()
-        if cell.options.exclude_from_run_all and not self._selected_explicitly():
-            _skip(
-                f"excludeFromRunAll: select it explicitly to run it "
-                f"({file.display_path}::{self.name} or -k {self.name})"
-            )
-        if file.failed_cell is not None and not cell.options.teardown:
-            _skip(f"earlier cell {file.failed_cell!r} failed (on-failure: stop)")
-        missing = file.missing_interpreter(cell)
+        if cell.options.exclude_from_run_all:
+            selected, why = self._selected_explicitly()
+            if not selected:
+                _skip(
+                    f"excludeFromRunAll: select it explicitly to run it "
+                    f"({file.display_path}::{self.name} or -k {self.name})"
+                    + (f"; {why}" if why else "")
+                )
+        if run.stopped_by is not None and not cell.options.teardown:
+            _skip(f"earlier cell {run.stopped_by!r} failed (on-failure: stop)")
+        missing = run.missing_interpreter(cell)
         if missing is not None:  # before its prerequisites run for nothing
             _skip(missing)
-        if file.failed_cell is not None:
+        if run.stopped_by is not None:
             return  # a teardown cell after on-failure stop: the skipped cells stay unrun
-        for earlier in file.prerequisites(cell):
-            self._run_prerequisite(earlier)
+        undecided = run.undecided_before(cell)
+        if undecided:
+            earlier, why = undecided[0]
+            _skip(
+                f"earlier cell {earlier.name!r} was not run as setup: {why}; select it or "
+                "leave it out explicitly (-k, --deselect) so that its part is clear"
+            )
+        stream = file._settings.stream
+        for earlier in run.prerequisites(cell):
+            with _as_pytest_outcomes():
+                on_output = self._stream_writer(earlier.name) if stream else None
+                failure = run.run_prerequisite(earlier, self.name, on_output)
+            if failure is not None:
+                raise CellFailed(report.render(failure))
 
-    def _selected_explicitly(self) -> bool:
+    def _selected_explicitly(self) -> Tuple[bool, Optional[str]]:
         keyword = self.config.getoption("keyword")
-        if keyword and _named_by_keyword(self, keyword):
-            return True
+        why = None
+        if keyword:
+            named, why = _named_by_keyword(self, keyword)
+            if named:
+                return True, None
         settings = self.config.stash[SETTINGS_KEY]
         invocation = self.config.invocation_params.dir
         for arg in settings.explicit_ids:
             path, _, rest = arg.partition("::")
             if rest == self.name and (invocation / path).resolve() == self.path.resolve():
-                return True
-        return False
-
-    def _run_prerequisite(self, cell: Cell) -> None:
-        file = self.parent
-        stream = self._stream_writer(cell.name) if file._settings.stream else None
-        outcomes = file.run_cell(cell, stream)
-        last = outcomes[-1] if outcomes else None
-        if last is None:
-            return
-        exit_spec = last.command.exit if last.command else cell.options.exit
-        if cell.options.xfail is not None or _finished_ok(last.result, exit_spec):
-            return
-        if file.document.options.on_failure == "stop":
-            file.failed_cell = cell.name
-        raise CellFailed(
-            report.failure(
-                location=f"{file.display_path}:{cell.line + 1}",
-                headline=(
-                    f"earlier cell {cell.name!r}, run as setup for {self.name!r}, failed: "
-                    f"{_why(last.result, exit_spec, cell.options.timeout)}"
-                ),
-                cell=cell,
-                result=last.result,
-                expected_exit=str(exit_spec),
-                show_output=True,
-                notes=[last.result.note],
-            )
-        )
+                return True, None
+        return False, why
 
     def runtest(self) -> None:
         file = self.parent
-        settings = file._settings
-        on_output = self._stream_writer() if settings.stream else None
-        outcomes = file.run_cell(self.cell, on_output)
-        try:
-            self._judge(outcomes)
-        except CellFailed:
-            if self.cell.options.xfail is None and (file.document.options.on_failure == "stop"):
-                file.failed_cell = self.name
-            raise
+        run = file.file_run
+        on_output = self._stream_writer() if file._settings.stream else None
+        with _as_pytest_outcomes():
+            outcomes = run.run(self.cell, on_output)
+            verdict = run.judge(self.cell, outcomes)
+        if isinstance(verdict, Failure):
+            run.note_failure(self.cell)
+            raise CellFailed(report.render(verdict))
+        if isinstance(verdict, Rewrite):
+            rewriter = file._settings.rewriter
+            for edit in verdict.edits:
+                if edit.insert:
+                    rewriter.insert_after(file.document, edit.block, edit.lines)
+                else:
+                    rewriter.replace(file.document, edit.start, edit.end, edit.lines, edit.block)
         if not self.cell.options.background:
             # A passing cell can still deserve a word: it ran in a fresh shell (state lost),
             # or it turned on `set -e`, which was switched off again.
@@ -966,8 +500,13 @@ class RunbookItem(pytest.Item):
                     filename=file.display_path,
                     lineno=self.cell.line + 1,
                 )
-        if isinstance(self.next_item, RunbookItem) and self.next_item.parent is file:
-            file.prefetch(self.next_item)
+        following = self.next_item
+        if (
+            isinstance(following, RunbookItem)
+            and following.parent is file
+            and following.may_start_early()
+        ):
+            run.prefetch(following.cell)
 
     def _stream_writer(self, name: Optional[str] = None) -> Optional[Callable[[str], None]]:
         if self.config.getoption("capture") != "no":
@@ -987,201 +526,6 @@ class RunbookItem(pytest.Item):
 
         return write
 
-    # -- verdicts -----------------------------------------------------------------------
-
-    def _judge(self, outcomes: List[_Outcome]) -> None:
-        cell = self.cell
-        file = self.parent
-        if cell.kind == "console":
-            # Update mode rewrites a console block only when every command in it passed.
-            edits = []
-            for outcome in outcomes:
-                assert outcome.command is not None
-                edits.append(self._judge_command(outcome.command, outcome.result))
-            for edit in edits:
-                if edit is not None and cell.block is not None:
-                    file._settings.rewriter.replace(file.document, *edit, cell.block)
-            return
-        result = outcomes[0].result
-        cwd = file.cell_cwd(cell)
-        if cell.options.background:
-            if result.status is None or result.timed_out or result.status != 0:
-                why = _why(result, cell.options.exit, cell.options.timeout)
-                if cell.options.ready and result.timed_out:
-                    why = (
-                        f"printed nothing matching ready={cell.options.ready!r} "
-                        f"within {cell.options.timeout:g} s"
-                    )
-                self._fail(
-                    f"background cell did not come up: {why}",
-                    result,
-                    show_output=True,
-                )
-            return
-        mismatch = None
-        if cell.expected is not None:
-            mismatch = _output_mismatch(file, cell, cell.expected.lines, result, cwd)
-        if not _finished_ok(result, cell.options.exit):
-            self._fail(
-                _why(result, cell.options.exit, cell.options.timeout),
-                result,
-                diff=mismatch.diff() if mismatch else None,
-                show_output=mismatch is None,
-            )
-        settings = file._settings
-        if cell.expected is not None and mismatch is not None:
-            block = cell.expected.block
-            new_lines = None
-            if self._updating:
-                new_lines = expected_for(
-                    result.output,
-                    file.substitutions(cwd),
-                    mode=cell.expected.match,
-                    ansi_keep=cell.expected.ansi_keep,
-                    previous=cell.expected.lines,
-                )
-            if new_lines is not None:
-                settings.rewriter.replace(
-                    file.document, block.content_start, block.content_end, new_lines, block
-                )
-                return
-            expected_at = f"{file.display_path}:{block.fence_line + 1}"
-            self._fail(
-                f"output differs from the output block at {expected_at}: {mismatch.reason}"
-                + (_UNWRITABLE_NOTE if self._updating else ""),
-                result,
-                diff=mismatch.diff(),
-            )
-        if cell.expected is None and self._updating == "new" and cell.block is not None:
-            ansi_keep = str(cell.attributes.get("ansi", "")).lower() == "keep"
-            new_lines = expected_for(result.output, file.substitutions(cwd), ansi_keep=ansi_keep)
-            if new_lines:
-                settings.rewriter.insert_after(file.document, cell.block, new_lines)
-
-    @property
-    def _updating(self) -> Optional[str]:
-        """The update mode for this cell: never for xfail cells, whose failure is expected
-        (rewriting their output would turn them into XPASS)."""
-        return self.parent._settings.update if self.cell.options.xfail is None else None
-
-    def _judge_command(
-        self, command: Command, result: Result
-    ) -> Optional[Tuple[int, int, List[str]]]:
-        """Fail, or pass; in update mode a mismatch passes with the edit to queue returned."""
-        file = self.parent
-        location = f"{file.display_path}:{command.line + 1}"
-        cwd = file.cell_cwd(self.cell)
-        mismatch = _output_mismatch(file, self.cell, command.expected, result, cwd)
-        # Update mode records a changed status as cram -i does: `[N]` under the output.
-        new_status = _status_recordable(self._updating, self.cell, command, result)
-        if not new_status and not _finished_ok(result, command.exit):
-            self._fail(
-                f"command {_first_line(command.source)!r} failed: "
-                f"{_why(result, command.exit, self.cell.options.timeout)}",
-                result,
-                diff=mismatch.diff() if mismatch else None,
-                show_output=mismatch is None,
-                command=command,
-                location=location,
-            )
-        if mismatch is None and not new_status:
-            return None
-        new_lines = None
-        if mismatch is None:  # only the status changed: keep the output as written
-            new_lines = list(command.expected)
-        elif self._updating and self.cell.block is not None:
-            new_lines = expected_for(
-                result.output, file.substitutions(cwd), console=True, previous=command.expected
-            )
-        if new_lines is not None:
-            if not new_status:
-                return command.expected_start, command.expected_end, new_lines
-            end = command.expected_end if command.status_line is None else command.status_line + 1
-            if result.status:
-                new_lines.append(f"[{result.status}]")
-            return command.expected_start, end, new_lines
-        assert mismatch is not None
-        self._fail(
-            f"command {_first_line(command.source)!r}: output differs: {mismatch.reason}"
-            + (_UNWRITABLE_NOTE if self._updating else ""),
-            result,
-            diff=mismatch.diff(),
-            command=command,
-            location=location,
-        )
-        return None  # not reached: _fail raises
-
-    def _fail(
-        self,
-        headline: str,
-        result: Result,
-        *,
-        diff: Optional[str] = None,
-        show_output: bool = False,
-        command: Optional[Command] = None,
-        location: Optional[str] = None,
-    ) -> None:
-        cell = self.cell
-        exit_spec = command.exit if command else cell.options.exit
-        notes = [result.note, self.parent.background_tail()]
-        source = command.source if command is not None else cell.source
-        if (
-            cell.kind in ("shell", "console")
-            and result.status
-            and not exit_spec.accepts(result.status)
-            and _PIPE.search(source)
-        ):
-            notes.append(
-                "Shell cells run with `set -o pipefail`, as in Runme: a pipeline fails when "
-                "any of its commands fails, not only the last one (`cmd | head` fails with "
-                "141 when `cmd` is cut off)."
-            )
-        highlight = command.line if command is not None else None
-        stopped = result.failed_command.strip()
-        if command is None and stopped and result.status and not exit_spec.accepts(result.status):
-            first = stopped.split("\n", 1)[0]
-            source_lines = cell.source.split("\n")
-            hits = [i for i, line in enumerate(source_lines) if first in line]
-            where = ""
-            if len(hits) == 1:
-                highlight = cell.source_line + hits[0]
-                where = f" ({self.parent.display_path}:{highlight + 1})"
-                line = source_lines[hits[0]]
-                if _PIPE.search(line[: line.index(first)]):
-                    # bash names the last command of a pipeline; any of them may have failed.
-                    stopped = line.strip()
-            notes.insert(
-                0,
-                f"The cell stopped at `{_clip(stopped)}`{where}: errexit ends a cell "
-                "at its first failing command.",
-            )
-        if command is not None:
-            shown = _command_cell(cell, command)
-            text = report.failure(
-                location=location or self.location_text,
-                headline=headline,
-                cell=shown,
-                result=result,
-                expected_exit=str(exit_spec),
-                diff=diff,
-                show_output=show_output,
-                highlight=command.line,
-                notes=notes,
-            )
-        else:
-            text = report.failure(
-                location=location or self.location_text,
-                headline=f"cell {cell.name!r} {headline}",
-                cell=cell,
-                result=result,
-                expected_exit=str(exit_spec),
-                diff=diff,
-                show_output=show_output,
-                highlight=highlight,
-                notes=notes,
-            )
-        raise CellFailed(text)
-
     def _repr_failure_py(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> Any:
@@ -1196,51 +540,6 @@ class RunbookItem(pytest.Item):
         if isinstance(excinfo.value, RunbookError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
-
-
-_UNWRITABLE_NOTE = (
-    " (update mode left it alone: no expected output written into the Markdown would match "
-    "this output again)"
-)
-
-
-def _command_cell(cell: Cell, command: Command) -> Cell:
-    """A stand-in cell holding just one console command, so its lines number right."""
-    from dataclasses import replace
-
-    lines = command.source.split("\n")
-    shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(lines))
-    return replace(cell, source=shown, source_line=command.line)
-
-
-def _first_line(source: str) -> str:
-    return source.split("\n", 1)[0]
-
-
-def _why(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
-    if result.timed_out:
-        return f"timed out after {timeout:g} s (interrupted; the session carries on)"
-    if result.waiting_for_input:
-        return (
-            "waiting for input that the document does not provide "
-            '(give it with stdin="..." or an answers directive)'
-        )
-    if result.incomplete:
-        return "the shell was left waiting for more input (unterminated quote, heredoc or brace)"
-    if result.shell_exited is not None:
-        return (
-            f"the shell exited with status {result.shell_exited}; "
-            "the next cell starts a fresh session without this file's earlier state"
-        )
-    if result.replaced:
-        return (
-            "replaced the shell (`exec`); "
-            "the next cell starts a fresh session without this file's earlier state"
-        )
-    status = result.status
-    if exit_spec.value == "0":
-        return f"exit status {status}"
-    return f"exit status {status}, expected {exit_spec}"
 
 
 def _register_marker(config: pytest.Config, tag: str) -> None:

@@ -94,6 +94,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("runbook_stream", type="bool", default=False, help="same as --runbook-stream")
     parser.addini("runbook_transcript", default="", help="same as --runbook-transcript")
     parser.addini("runbook_columns", default="200", help="terminal width of the sessions")
+    parser.addini("runbook_home", default="", help="'tmp': a fresh, empty HOME for each file")
 
 
 @pytest.hookimpl(tryfirst=True)

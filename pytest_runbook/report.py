@@ -1,11 +1,16 @@
-"""Failure text: where (path:LINE), what ran (numbered Markdown lines), diff, status, time."""
+"""Failure text: where (path:LINE), what ran (numbered Markdown lines), diff, status, time.
+
+``render`` turns a ``verdict.Failure`` (data) into what a person reads.
+"""
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
-from .document import Cell
-from .model import Result
+from .model import Cell, Result
+
+if TYPE_CHECKING:
+    from .verdict import Failure
 
 _MAX_OUTPUT_LINES = 60
 
@@ -41,7 +46,7 @@ def status_line(result: Result, expected_exit: str) -> str:
     return f"{text} · duration: {result.duration:.2f} s"
 
 
-def failure(
+def _failure_text(
     *,
     location: str,
     headline: str,
@@ -65,3 +70,18 @@ def failure(
     # Output is lossless (invalid UTF-8 arrives as lone surrogates): show such bytes as \xff
     # escapes, or terminals and XML writers would turn the whole report into a repr().
     return "\n\n".join(parts).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def render(failure: Failure) -> str:
+    """The report of a failure judged by ``verdict``."""
+    return _failure_text(
+        location=f"{failure.path}:{failure.line + 1}",
+        headline=failure.headline,
+        cell=failure.cell,
+        result=failure.result,
+        expected_exit=failure.expected_exit,
+        diff=failure.diff,
+        show_output=failure.show_output,
+        highlight=failure.highlight,
+        notes=failure.notes,
+    )

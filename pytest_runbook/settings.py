@@ -6,12 +6,13 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import pytest
 
 from .defaults import Defaults
 from .errors import RunbookError
+from .options import OptionError, parse_choice, parse_columns, parse_duration, parse_home
 from .rewrite import Rewriter
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr")
@@ -31,6 +32,7 @@ class Settings:
     stream: bool
     transcript_dir: Optional[Path]
     columns: int
+    home: Optional[str] = None  # "tmp": each file gets a fresh, empty HOME (ini runbook_home)
     rewriter: Rewriter = field(default_factory=Rewriter)
     warned_markers: List[str] = field(default_factory=list)
 
@@ -47,18 +49,23 @@ class Settings:
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+T = TypeVar("T")
 
 
-def _timeout(value: str, source: str) -> float:
+def _option(config: pytest.Config, name: str, ini: str) -> Tuple[object, str]:
+    """The command line's value, else the ini file's, with where it came from (for errors)."""
+    value = config.getoption(name)
+    if value is not None:
+        return value, "--" + name.replace("_", "-")
+    return config.getini(ini), f"ini {ini}"
+
+
+def _checked(parse: Callable[[Any, str], T], value: object, origin: str) -> T:
+    """``parse(value)``, a bad value reported as a usage error that names ``origin``."""
     try:
-        seconds = float(value)
-    except ValueError:
-        raise RunbookError(
-            source, None, f"runbook timeout {value!r} is not a number of seconds", "use e.g. 60"
-        ) from None
-    if seconds <= 0:
-        raise RunbookError(source, None, "runbook timeout must be positive", "use e.g. 60")
-    return seconds
+        return parse(value, origin.split(" ")[-1])
+    except OptionError as problem:
+        raise RunbookError(origin, None, problem.message, problem.hint) from None
 
 
 def _env_pairs(pairs: List[str], source: str) -> Dict[str, str]:
@@ -76,32 +83,33 @@ def _env_pairs(pairs: List[str], source: str) -> Dict[str, str]:
     return env
 
 
-def _choice(value: str, allowed: Tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise RunbookError(
-            "ini/command line", None, f"{what} {value!r} is not one of {', '.join(allowed)}", ""
-        )
-    return value
+def _choice(allowed: Tuple[str, ...]) -> Callable[[Any, str], str]:
+    return lambda value, key: parse_choice(value, allowed, key)
+
+
+def _ini(config: pytest.Config, key: str) -> Any:
+    """An ini value; one pytest cannot read (``runbook_stream = maybe``) names its key."""
+    try:
+        return config.getini(key)
+    except ValueError as error:
+        raise RunbookError(f"ini {key}", None, f"{key}: {error}", f"write {key} = true") from None
 
 
 def from_config(config: pytest.Config) -> Settings:
     """Read options once; ini values are the defaults the command line overrides."""
 
-    def opt(name: str, ini: str) -> object:
-        value = config.getoption(name)
-        return value if value is not None else config.getini(ini)
-
-    timeout = _timeout(str(opt("runbook_timeout", "runbook_timeout")), "--runbook-timeout")
+    timeout = _checked(parse_duration, *_option(config, "runbook_timeout", "runbook_timeout"))
     defaults = Defaults(
         timeout=timeout,
-        shell=str(opt("runbook_shell", "runbook_shell")),
-        bare_fences=_choice(
-            str(config.getini("runbook_bare_fences")), ("skip", "shell"), "runbook_bare_fences"
+        shell=str(_option(config, "runbook_shell", "runbook_shell")[0]),
+        bare_fences=_checked(
+            _choice(("skip", "shell")),
+            config.getini("runbook_bare_fences"),
+            "ini runbook_bare_fences",
         ),
-        on_failure=_choice(
-            str(opt("runbook_on_failure", "runbook_on_failure")),
-            ("continue", "stop"),
-            "runbook on-failure",
+        on_failure=_checked(
+            _choice(("continue", "stop")),
+            *_option(config, "runbook_on_failure", "runbook_on_failure"),
         ),
     )
     env = _env_pairs(list(config.getini("runbook_env")), "ini runbook_env")
@@ -109,8 +117,8 @@ def from_config(config: pytest.Config) -> Settings:
 
     update = config.getoption("runbook_update")
     if update is not None:
-        update = _choice(str(update), ("changed", "new"), "--runbook-update")
-    if update is None and config.getini("runbook_update"):
+        update = _checked(_choice(("changed", "new")), update, "--runbook-update")
+    if update is None and _ini(config, "runbook_update"):
         update = "changed"
     transcript = config.getoption("runbook_transcript") or config.getini("runbook_transcript")
 
@@ -126,12 +134,13 @@ def from_config(config: pytest.Config) -> Settings:
     return Settings(
         defaults=defaults,
         patterns=tuple(str(p) for p in config.getini("runbook_patterns")),
-        opt_in=bool(config.getoption("runbook_collect") or config.getini("runbook")),
+        opt_in=bool(config.getoption("runbook_collect") or _ini(config, "runbook")),
         explicit_paths=tuple(explicit_paths),
         explicit_ids=tuple(explicit_ids),
         env=env,
         update=update,
-        stream=bool(config.getoption("runbook_stream") or config.getini("runbook_stream")),
+        stream=bool(config.getoption("runbook_stream") or _ini(config, "runbook_stream")),
         transcript_dir=Path(os.path.join(invocation_dir, str(transcript))) if transcript else None,
-        columns=int(str(config.getini("runbook_columns"))),
+        columns=_checked(parse_columns, config.getini("runbook_columns"), "ini runbook_columns"),
+        home=_checked(parse_home, config.getini("runbook_home"), "ini runbook_home"),
     )

@@ -956,3 +956,203 @@ def test_a_shell_started_early_for_a_file_that_never_runs_is_closed(
     then = set((pytester.path / "shells-then").read_text().split())
     assert len(then - {(pytester.path / "a-pid").read_text().strip()}) == 1, then
     assert not set(_live_shells()) & then
+
+
+# -- ini values, one grammar (issue 14) ------------------------------------------------------
+
+
+def test_ini_timeout_takes_the_duration_grammar(pytester: pytest.Pytester, runbook) -> None:
+    pytester.makeini("[pytest]\nrunbook_timeout = 500ms\n")
+    runbook(
+        """
+        ```sh {name=slow}
+        sleep 5
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["doc.md:1: cell 'slow' timed out after 0.5 s *"])
+    pytester.makeini("[pytest]\nrunbook_timeout = 2m\n")
+    runbook("```sh\necho fine\n```\n")
+    pytester.runpytest("doc.md").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        (
+            "runbook_timeout = soon",
+            [],
+            "ERROR: ini runbook_timeout: runbook_timeout must be a number of seconds such as "
+            "30 or 2m, not 'soon'",
+        ),
+        (
+            "runbook_timeout = 30",
+            ["--runbook-timeout=1m1m"],
+            "ERROR: --runbook-timeout: --runbook-timeout must be a number of seconds such as "
+            "30 or 2m, not '1m1m'",
+        ),
+        (
+            "runbook_columns = wide",
+            [],
+            "ERROR: ini runbook_columns: runbook_columns must be a whole number of terminal "
+            "columns (20 to 10000), not 'wide'",
+        ),
+        (
+            "runbook_home = yes",
+            [],
+            "ERROR: ini runbook_home: runbook_home must be one of tmp, not 'yes'",
+        ),
+        (
+            "runbook_on_failure = later",
+            [],
+            "ERROR: ini runbook_on_failure: runbook_on_failure must be one of continue, stop, "
+            "not 'later'",
+        ),
+    ],
+    ids=["ini-timeout", "cli-timeout", "ini-columns", "ini-home", "ini-on-failure"],
+)
+def test_a_bad_option_value_is_a_usage_error_naming_its_origin(
+    pytester: pytest.Pytester, runbook, ini: str, args: list[str], expected: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    runbook("```sh\necho hi\n```\n")
+    result = pytester.runpytest("doc.md", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+# -- home: tmp (issue 18) ------------------------------------------------------------------
+
+
+def test_home_tmp_keeps_global_git_config_out_of_the_real_home(
+    pytester: pytest.Pytester, runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_home = pytester.path / "real-home"
+    real_home.mkdir()
+    (real_home / ".gitconfig").write_text("[user]\n\tname = Real Person\n")
+    monkeypatch.setenv("HOME", str(real_home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    pytester.makeini("[pytest]\nrunbook_home = tmp\n")
+    runbook(
+        """
+        ```sh {name=configure}
+        git config --global user.name X
+        git config --global user.name
+        ls -A "$HOME"
+        echo "$HOME" > home-was
+        ```
+
+        ```output
+        X
+        .gitconfig
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
+    assert (real_home / ".gitconfig").read_text() == "[user]\n\tname = Real Person\n"
+    used = (pytester.path / "home-was").read_text().strip()
+    assert used != str(real_home)
+    assert not os.path.exists(used)  # removed at the end of the file
+
+
+def test_without_home_tmp_the_session_has_the_users_home(
+    pytester: pytest.Pytester, runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(pytester.path))
+    runbook('```sh\necho "$HOME"\n```\n\n```output\n[CWD]\n```\n')
+    pytester.runpytest("doc.md").assert_outcomes(passed=1)
+
+
+# -- selection helpers fail closed (issue 14) ------------------------------------------------
+
+UNREADABLE_SELECTION = """
+    import _pytest.mark.expression as expression
+
+    class Unreadable(expression.Expression):
+        @classmethod
+        def compile(cls, text):
+            raise RuntimeError("private API moved")
+
+    # Only pytest-runbook's helpers import the name from here at call time; pytest's own -m
+    # handling keeps the class it imported at start-up.
+    expression.Expression = Unreadable
+"""
+
+
+def test_a_selection_it_cannot_read_runs_no_cell_as_setup(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    pytester.makeconftest(UNREADABLE_SELECTION)
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest_subprocess("doc.md", "-m", "not network", "-rs")
+    # pytest itself still selects (9 items pass its -m); none of ours runs an earlier cell
+    # as setup on a guess: every later cell is skipped, saying why.
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1, result.stdout.str()  # `first`: nothing before it
+    assert "deselected" in outcomes
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * earlier cell 'online' was not run as setup: cannot tell whether "
+            "-m 'not network' selects it (RuntimeError: private API moved); *",
+        ]
+    )
+    assert ran(pytester) == {"first"}
+
+
+def test_an_explicit_k_it_cannot_read_does_not_run_an_exclude_from_run_all_cell(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    pytester.makeconftest(UNREADABLE_SELECTION)
+    runbook(SELECTION_DOC)
+    result = pytester.runpytest_subprocess("doc.md", "-k", "manual", "-rs")
+    result.assert_outcomes(skipped=1, deselected=9)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * excludeFromRunAll: select it explicitly to run it (doc.md::manual or "
+            "-k manual); cannot tell whether -k 'manual' names it (RuntimeError: *",
+        ]
+    )
+    assert ran(pytester) == set()
+
+
+def test_plain_consecutive_cells_start_before_their_item_runs(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # The next cell starts while pytest reports the one before (prefetch): by the time the
+    # item of `second` is called, its cell is already running in the shell.
+    pytester.makeconftest(
+        """
+        import os, time, pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_call(item):
+            if item.name in ("second", "fed"):
+                deadline = time.monotonic() + (10 if item.name == "second" else 0.5)
+                while not os.path.exists(f"started-{item.name}") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                with open(f"early-{item.name}", "w") as out:
+                    out.write(str(os.path.exists(f"started-{item.name}")))
+        """
+    )
+    runbook(
+        """
+        ```sh {name=first}
+        echo one
+        ```
+
+        ```sh {name=second}
+        touch started-second
+        ```
+
+        ```sh {name=fed stdin="x"}
+        touch started-fed
+        ```
+        """
+    )
+    pytester.runpytest("doc.md", "-p", "no:randomly").assert_outcomes(passed=3)
+    assert (pytester.path / "early-second").read_text() == "True"
+    assert (pytester.path / "early-fed").read_text() == "False"  # input: runs from its item

@@ -1,0 +1,88 @@
+"""Which session runs a cell, and how: ONE table, the only place that decides it.
+
+The parser resolves each cell's ``kind`` from its fence (``shell``, ``script``, ``console``;
+next ``python`` and ``kernel:NAME``); this table maps a kind to the session of the file that
+runs it and to how the runner feeds it. Items, runner, verdict, report and rewrite never look
+at the fence's language. Adding a kind of session is one row plus a factory::
+
+    LANGUAGES["python"] = Language(kind="python", session="python", factory=_python)
+
+and for a family whose sessions differ by name (Jupyter kernels), ``session=None`` gives each
+``kernel:NAME`` its own session, and the factory reads the name from ``SessionSpec.key``.
+Imports nothing from pytest; a factory imports its session module only when first called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from .model import Cell
+    from .sessions.base import Session
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What a factory needs to start one session of a file."""
+
+    key: str  # the session's key: "shell", "python", "kernel:python3", ...
+    cwd: str  # the file's working directory
+    env: Mapping[str, str]  # the whole environment of the session
+    shell: Tuple[str, ...]  # the file's shell argv (frontmatter shell / runbook_shell)
+    columns: int  # terminal width
+
+
+Factory = Callable[[SessionSpec], "Session"]
+
+
+@dataclass(frozen=True)
+class Language:
+    """One row: a kind of cell and the session that runs it."""
+
+    kind: str  # Cell.kind this row serves; "kernel" serves every "kernel:NAME"
+    session: Optional[str]  # the session it runs in (shared by rows); None: the cell's kind
+    factory: Factory
+    piecewise: bool = False  # run command by command (console blocks), stop at a failure
+    interpreter: bool = False  # the cell's ``interpreter`` argv runs it (Request.interpreter)
+    background: bool = False  # ``background=true`` cells can run (session.start_background)
+    mode: str = "cell"  # Request.mode: "cell", or "example" for doctest-style examples
+    pipefail: bool = False  # runs under `set -o pipefail` (a failure report explains it)
+
+    def session_key(self, cell: Cell) -> str:
+        return self.session if self.session is not None else cell.kind
+
+
+def _shell(spec: SessionSpec) -> Session:
+    # TEMPORARY: the legacy adapter until sessions/shell/ lands (then: sessions.shell).
+    from .sessions.legacy_shell import ShellSession
+
+    return ShellSession(cwd=spec.cwd, shell=_bash(spec.shell), env=spec.env, columns=spec.columns)
+
+
+def _bash(shell: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The session shell is bash, with the file's own argv when that is bash; other shells
+    (zsh, sh) run their cells as scripts through the bash session (kind "script")."""
+    return shell if shell and shell[0].rsplit("/", 1)[-1] == "bash" else ("bash",)
+
+
+LANGUAGES: Dict[str, Language] = {
+    row.kind: row
+    for row in (
+        Language(kind="shell", session="shell", factory=_shell, background=True, pipefail=True),
+        Language(kind="script", session="shell", factory=_shell, interpreter=True, background=True),
+        Language(kind="console", session="shell", factory=_shell, piecewise=True, pipefail=True),
+    )
+}
+
+
+class UnknownLanguage(LookupError):
+    """A cell kind no row serves: a parser/table mismatch, reported at the cell."""
+
+
+def language_of(cell: Cell) -> Language:
+    """The row that runs ``cell``; "kernel:NAME" is served by the "kernel" row."""
+    row = LANGUAGES.get(cell.kind) or LANGUAGES.get(cell.kind.partition(":")[0])
+    if row is None:
+        raise UnknownLanguage(f"no session runs cells of kind {cell.kind!r}")
+    return row
