@@ -31,6 +31,7 @@ class SessionSpec:
     env: Mapping[str, str]  # the whole environment of the session
     shell: Tuple[str, ...]  # the file's shell argv (frontmatter shell / runbook_shell)
     columns: int  # terminal width
+    python: Tuple[str, ...] = ()  # the Python session's interpreter argv; () = pytest's own
 
 
 Factory = Callable[[SessionSpec], "Session"]
@@ -48,6 +49,10 @@ class Language:
     background: bool = False  # ``background=true`` cells can run (session.start_background)
     mode: str = "cell"  # Request.mode: "cell", or "example" for doctest-style examples
     pipefail: bool = False  # runs under `set -o pipefail` (a failure report explains it)
+    # Takes the shell session's directory and exported environment before each piece, so a
+    # `cd` or `export` in an earlier shell cell holds here too (Python, kernels).
+    shell_state: bool = False
+    checker: str = "runbook"  # how expected output is compared: "runbook" or "doctest"
 
     def session_key(self, cell: Cell) -> str:
         return self.session if self.session is not None else cell.kind
@@ -66,12 +71,37 @@ def _bash(shell: Tuple[str, ...]) -> Tuple[str, ...]:
     return shell if shell and shell[0].rsplit("/", 1)[-1] == "bash" else ("bash",)
 
 
+def _python(spec: SessionSpec) -> Session:
+    import sys
+
+    from .sessions.python.session import PythonSession
+
+    return PythonSession(python=spec.python or (sys.executable,), cwd=spec.cwd, env=spec.env)
+
+
+def _kernel(spec: SessionSpec) -> Session:
+    from .sessions.kernel import KernelSession
+
+    return KernelSession(kernel_name=spec.key.partition(":")[2], cwd=spec.cwd, env=spec.env)
+
+
 LANGUAGES: Dict[str, Language] = {
     row.kind: row
     for row in (
         Language(kind="shell", session="shell", factory=_shell, background=True, pipefail=True),
         Language(kind="script", session="shell", factory=_shell, interpreter=True, background=True),
         Language(kind="console", session="shell", factory=_shell, piecewise=True, pipefail=True),
+        Language(kind="python", session="python", factory=_python, shell_state=True),
+        Language(
+            kind="pycon",
+            session="python",
+            factory=_python,
+            piecewise=True,
+            mode="example",
+            shell_state=True,
+            checker="doctest",
+        ),
+        Language(kind="kernel", session=None, factory=_kernel, shell_state=True),
     )
 }
 

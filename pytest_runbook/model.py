@@ -68,6 +68,10 @@ class Command:
     expected_end: int  # exclusive end of expected output (the ``[N]`` line is not included)
     exit: ExitSpec = ExitSpec()  # from a ``[N]`` line closing the output
     status_line: Optional[int] = None  # that ``[N]`` line in the file, if there is one
+    # A doctest example (```pycon): its inline ``# doctest:`` flags, and the indentation of
+    # its ``>>>`` inside the block, which update mode keeps for the lines it writes.
+    doctest_options: Tuple[Tuple[int, bool], ...] = ()
+    indent: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,13 @@ class FileOptions:
     skip_prompts: bool = False
     tags: Tuple[str, ...] = ()
     shell_line: Optional[int] = None  # where the frontmatter names ``shell`` (None: ini default)
+    # The Python session: its interpreter argv (frontmatter ``python:`` / ini runbook_python;
+    # () = pytest's own), off for ``python: script`` (every Python cell a fresh script).
+    python: Tuple[str, ...] = ()
+    python_session: bool = True
+    python_blocks: str = "named"  # or "all": every ```python block joins the session
+    kernel: Optional[str] = None  # ``kernel: NAME`` / a kernelspec: that kernel's cells
+    kernel_language: Optional[str] = None  # the kernel's language, whose fences go to it
     home: Optional[str] = None
 
 

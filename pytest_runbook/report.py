@@ -64,6 +64,8 @@ def _failure_text(
     if diff:
         parts.append(diff.rstrip("\n"))
     if result is not None:
+        if result.traceback.strip() and not (diff and result.traceback.strip() in diff):
+            parts.append(result.traceback.rstrip("\n"))
         if show_output:
             parts.append("output:\n" + tail(result.output))
         parts.append(status_line(result, expected_exit))

@@ -61,6 +61,8 @@ class RunSettings:
     root: str  # [ROOT]
     home: Optional[str] = None  # ini runbook_home; frontmatter ``home`` wins
     transcript: bool = False
+    python: Tuple[str, ...] = ()  # ini runbook_python; frontmatter ``python`` wins
+    doctest_flags: int = 0  # ini doctest_optionflags, for ```pycon examples
 
 
 class FileRun:
@@ -86,6 +88,7 @@ class FileRun:
         self._physical_paths: Dict[str, str] = {}
         self._prefetched: Optional[Tuple[int, Session, Ticket]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
+        self._shell_moved = False  # a shell cell ran since Python last took the shell's state
         self.excluded: Dict[int, Optional[str]] = {}  # never run as setup; str: cannot tell why
         self.stopped_by: Optional[str] = None  # on-failure stop: the cell that failed
         self.transcript = Transcript(document) if settings.transcript else None
@@ -166,7 +169,8 @@ class FileRun:
         if session is None:
             env = self._env_now()
             shell, columns = self.document.options.shell, self.settings.columns
-            spec = SessionSpec(key, self.workdir(), env, shell, columns)
+            python = self.document.options.python or self.settings.python
+            spec = SessionSpec(key, self.workdir(), env, shell, columns, python)
             session = self._sessions[key] = row.factory(spec)
             self._session_env = env
         return session
@@ -338,7 +342,8 @@ class FileRun:
                 outcomes.append(Outcome(command, result))
                 self._remember(cell, result)
                 subs = self.substitutions(cwd, session)
-                if not console_goes_on(self.settings.update, cell, command, result, subs):
+                flags = self.settings.doctest_flags
+                if not console_goes_on(self.settings.update, cell, command, result, subs, flags):
                     break
         elif cell.options.background and row.background:
             self._background_names.append(cell.name)
@@ -434,6 +439,7 @@ class FileRun:
             update=self.settings.update,
             substitutions=self.substitutions(self.cell_cwd(cell), session),
             background_log=self.background_tail(),
+            doctest_flags=self.settings.doctest_flags,
         )
 
     # -- pieces of a run ----------------------------------------------------------------------
@@ -467,12 +473,18 @@ class FileRun:
     ) -> Request:
         """One piece of a cell, with the cell's options and the exports not yet sent."""
         options = cell.options
+        environ = None
+        if row.shell_state:
+            cwd, environ = self._shell_state(cwd)
+        elif row.session == "shell":
+            self._shell_moved = True
         return Request(
             source=source,
             path=self.display_path,
             line=line,
             timeout=options.timeout,
             cwd=cwd,
+            environ=environ,
             stdin=options.stdin,
             answers=tuple((a.expect, a.send) for a in options.answers),
             exports=self._take_exports(),
@@ -480,6 +492,19 @@ class FileRun:
             mode=row.mode,
             on_output=on_output,
         )
+
+    def _shell_state(
+        self, cwd: Optional[str]
+    ) -> Tuple[Optional[str], Optional[Dict[str, str]]]:
+        """The shell session's directory and exported environment, for a session that
+        follows it (a Python cell after ``cd build; export MODE=x``); one round trip, and
+        only when a shell cell ran since the last time."""
+        shell = self._sessions.get("shell")
+        if shell is None or not self._shell_moved:
+            return cwd, None
+        self._shell_moved = False
+        where, environ = shell.snapshot()  # type: ignore[attr-defined]
+        return (cwd or where), environ
 
     def _source(self, cell: Cell, row: Language) -> str:
         source = cell.source

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
+from . import doctests
 from .languages import UnknownLanguage, language_of
 from .matching import Mismatch, check
 from .model import Block, Cell, Command, ExitSpec, Result
@@ -88,6 +89,7 @@ def judge(
     update: Optional[str],
     substitutions: Mapping[str, str],
     background_log: str = "",
+    doctest_flags: int = 0,
 ) -> Verdict:
     """The verdict on ``cell`` given what its run gave.
 
@@ -98,6 +100,7 @@ def judge(
     """
     judging = _Judging(cell, path, update if cell.options.xfail is None else None, substitutions)
     judging.background_log = background_log
+    judging.doctest_flags = doctest_flags
     if not outcomes:
         return Passed()
     if outcomes[0].command is not None:  # a console block, judged command by command
@@ -143,6 +146,7 @@ class _Judging:
         self.update = update
         self.substitutions = substitutions
         self.background_log = ""
+        self.doctest_flags = 0
 
     # -- a whole cell -----------------------------------------------------------------------
 
@@ -216,6 +220,8 @@ class _Judging:
 
     def command(self, command: Command, result: Result) -> Optional[Union[Edit, Failure]]:
         cell = self.cell
+        if _checker(cell) == "doctest":
+            return self.example(command, result)
         mismatch = output_mismatch(cell, command.expected, result, self.substitutions)
         # Update mode records a changed status as cram -i does: `[N]` under the output.
         new_status = status_recordable(self.update, cell, command, result)
@@ -253,6 +259,35 @@ class _Judging:
             + (UNWRITABLE_NOTE if self.update else ""),
             result,
             diff=mismatch.diff(),
+            command=command,
+        )
+
+    def example(self, command: Command, result: Result) -> Optional[Union[Edit, Failure]]:
+        """A ``>>>`` example, by doctest's rules: an exception is output like any other (its
+        traceback header and last line are compared), so only a run that did not finish
+        fails on its status."""
+        cell = self.cell
+        if result.status is None or result.timed_out:
+            return self.failure(
+                "status",
+                f"example {_first_line(command.source)!r} failed: "
+                f"{explain(result, command.exit, cell.options.timeout)}",
+                result,
+                show_output=True,
+                command=command,
+            )
+        flags = example_flags(command, self.doctest_flags)
+        difference = doctests.check(_want(command), result, flags)
+        if difference is None:
+            return None
+        if self.update and cell.block is not None:
+            lines = doctests.want_lines(result, command.indent)
+            return Edit(tuple(lines), cell.block, command.expected_start, command.expected_end)
+        return self.failure(
+            "output",
+            f"example {_first_line(command.source)!r}: output differs (doctest rules)",
+            result,
+            diff=difference,
             command=command,
         )
 
@@ -373,10 +408,17 @@ def console_goes_on(
     command: Command,
     result: Result,
     substitutions: Mapping[str, str],
+    doctest_flags: int = 0,
 ) -> bool:
     """Whether a console block runs its next command: not after one that failed (unless
     update mode records its status) nor, outside update mode, after one whose output
-    differs (the verdict fails there; what follows would run on a broken premise)."""
+    differs (the verdict fails there; what follows would run on a broken premise). A
+    doctest transcript stops at its first failing example, as pytest's doctest does."""
+    if _checker(cell) == "doctest":
+        if result.status is None or result.timed_out:
+            return False
+        flags = example_flags(command, doctest_flags)
+        return bool(update) or doctests.check(_want(command), result, flags) is None
     if not finished_ok(result, command.exit) and not status_recordable(
         update, cell, command, result
     ):
@@ -406,9 +448,10 @@ def explain(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
             "the next cell starts a fresh session without this file's earlier state"
         )
     status = result.status
+    raised = f"raised {result.exception.strip()}, " if result.exception.strip() else ""
     if exit_spec.value == "0":
-        return f"exit status {status}"
-    return f"exit status {status}, expected {exit_spec}"
+        return f"{raised}exit status {status}"
+    return f"{raised}exit status {status}, expected {exit_spec}"
 
 
 def command_cell(cell: Cell, command: Command) -> Cell:
@@ -416,6 +459,24 @@ def command_cell(cell: Cell, command: Command) -> Cell:
     lines = command.source.split("\n")
     shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(lines))
     return replace(cell, source=shown, source_line=command.line)
+
+
+def example_flags(command: Command, optionflags: int) -> int:
+    """The run's doctest flags with an example's inline ``# doctest:`` directives applied."""
+    for flag, on in command.doctest_options:
+        optionflags = optionflags | flag if on else optionflags & ~flag
+    return optionflags
+
+
+def _want(command: Command) -> str:
+    return "".join(line + "\n" for line in command.expected)
+
+
+def _checker(cell: Cell) -> str:
+    try:
+        return language_of(cell).checker
+    except UnknownLanguage:
+        return "runbook"
 
 
 def _under_pipefail(cell: Cell) -> bool:
