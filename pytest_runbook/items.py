@@ -1123,7 +1123,8 @@ class RunbookItem(pytest.Item):
     ) -> None:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
-        notes = [result.note, self.parent.background_tail()]
+        notes = [result.note, report.answers_note(cell.options.answers)]
+        notes.append(self.parent.background_tail())
         source = command.source if command is not None else cell.source
         if (
             cell.kind in ("shell", "console")

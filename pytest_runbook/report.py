@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from .document import Cell
-from .model import Result
+from .model import Answer, Result
 
 _MAX_OUTPUT_LINES = 60
 
@@ -39,6 +39,16 @@ def status_line(result: Result, expected_exit: str) -> str:
     if expected_exit != "0":
         text += f" (expected {expected_exit})"
     return f"{text} · duration: {result.duration:.2f} s"
+
+
+def answers_note(answers: Sequence[Answer]) -> str:
+    """What a cell's scripted answers type, so a failure shows what went in at which prompt."""
+    if not answers:
+        return ""
+    # The regex as written (a repr would double its backslashes); the text as Python shows it,
+    # so spaces and escapes are visible.
+    pairs = ", ".join(f"/{a.expect}/ -> {a.send!r}" for a in answers)
+    return f"Answers (prompt regex -> text typed with Enter, in order): {pairs}"
 
 
 def failure(

@@ -553,6 +553,31 @@ def test_multiline_directive_in_a_list() -> None:
     assert cell.options.answers == (Answer("Continue\\? \\[y/N\\]", "y"),)
 
 
+def test_directive_answers_and_lists_keep_scalars_as_written() -> None:
+    cell = one(
+        """
+        <!-- runbook:
+        answers:
+          - {expect: "a", send: yes}
+          - {expect: 10, send: 0123}
+          - {expect: c, send: 1.10}
+          - {expect: d, send: off}
+        tag: [v1.10, 2.0]
+        -->
+        ```sh
+        read x
+        ```
+        """
+    )
+    assert cell.options.answers == (
+        Answer("a", "yes"),
+        Answer("10", "0123"),
+        Answer("c", "1.10"),
+        Answer("d", "off"),
+    )
+    assert cell.options.tags == ("v1.10", "2.0")
+
+
 def test_html_style_quotes_bare_keys_and_escapes() -> None:
     cell = one(
         "```sh { name=flaky xfail skip=\"not today\" stdin='a b\\n\\x41\\u00e9' "
