@@ -899,10 +899,61 @@ class _Parser:
 _NO_STATUS = ExitSpec("no status")
 
 
+# Byte order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one).
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)", "UTF-32"),
+    (b"\xff\xfe", "UTF-16 (little-endian)", "UTF-16"),
+    (b"\xfe\xff", "UTF-16 (big-endian)", "UTF-16"),
+)
+# Without a mark, where the NUL bytes of mostly-ASCII text sit in each code unit.
+_WIDE_PATTERNS = (
+    (4, (1, 2, 3), 0, "UTF-32 (little-endian)", "UTF-32LE"),
+    (4, (0, 1, 2), 3, "UTF-32 (big-endian)", "UTF-32BE"),
+    (2, (1,), 0, "UTF-16 (little-endian)", "UTF-16LE"),
+    (2, (0,), 1, "UTF-16 (big-endian)", "UTF-16BE"),
+)
+
+
+def _wide_encoding(data: bytes) -> Optional[Tuple[str, str]]:
+    """(what a person calls it, iconv's name) when ``data`` is UTF-16 or UTF-32 text.
+
+    Editors on Windows save "Unicode" as UTF-16; without this it would read as a binary file.
+    The check without a byte order mark wants 90% of the code units in the first 4 KiB to be
+    ASCII-shaped, so a binary file with many NULs is not mistaken for text.
+    """
+    for bom, name, iconv in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name, iconv
+    for size, zeros, text, name, iconv in _WIDE_PATTERNS:
+        sample = data[: 4096 - 4096 % size]
+        units = len(sample) // size
+        if units < 2 or len(data) % size:
+            continue
+        shaped = sum(
+            1
+            for start in range(0, units * size, size)
+            if sample[start + text] != 0 and all(sample[start + z] == 0 for z in zeros)
+        )
+        if shaped >= 0.9 * units:
+            return name, iconv
+    return None
+
+
 def read(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     """Read and parse ``path``; undecodable or binary files raise RunbookError."""
     with open(path, "rb") as handle:
         data = handle.read()
+    wide = _wide_encoding(data)
+    if wide is not None:
+        name, iconv = wide
+        base = shlex.quote(os.path.basename(path))
+        raise RunbookError(
+            path,
+            0,
+            f"{name} text, not UTF-8",
+            f"convert it: iconv -f {iconv} -t UTF-8 {base} > {base}.utf8 && mv {base}.utf8 {base}",
+        )
     nul = data.find(b"\0")
     if nul >= 0:
         raise RunbookError(

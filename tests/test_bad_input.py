@@ -115,6 +115,27 @@ ERRORS: List[Any] = [
         id="latin-1",
     ),
     pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-16"),
+        [
+            "doc.md:1: UTF-16 (little-endian) text, not UTF-8",
+            "  fix: convert it: iconv -f UTF-16 -t UTF-8 doc.md > doc.md.utf8 && mv doc.md.utf8 doc.md",
+        ],
+        id="utf-16-with-bom",
+    ),
+    pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-16-be"),
+        ["doc.md:1: UTF-16 (big-endian) text, not UTF-8", "  fix: *iconv -f UTF-16BE -t UTF-8 *"],
+        id="utf-16-be-without-bom",
+    ),
+    pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-32-le"),
+        [
+            "doc.md:1: UTF-32 (little-endian) text, not UTF-8",
+            "  fix: *iconv -f UTF-32LE -t UTF-8 *",
+        ],
+        id="utf-32-le-without-bom",
+    ),
+    pytest.param(
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
         [
             "doc.md:3: binary file (it contains a NUL byte), not Markdown text",
