@@ -141,6 +141,7 @@ _RESERVED_PREFIXES = ("runme.dev/", "_")
 _FILE_KEYS = {
     "shell": "shell",
     "cwd": "cwd",
+    "home": "home",
     "env": "env",
     "timeout": "timeout",
     "on-failure": "on_failure",
@@ -422,6 +423,7 @@ class _Parser:
             skip_prompts=values.get("skip_prompts", False),
             tags=tags,
             shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
+            home=values.get("home"),
         )
 
     @staticmethod
@@ -432,6 +434,13 @@ class _Parser:
             if isinstance(value, (dict, list, bool)):
                 raise Invalid(f"cwd must be a directory path, not {value!r}", "write cwd: ../..")
             return str(value)
+        if field_name == "home":
+            if _text(value).strip().lower() != "tmp":
+                raise Invalid(
+                    f"home must be tmp (a fresh, empty HOME for the file), not {value!r}",
+                    "write home: tmp, or leave it out to keep your own HOME",
+                )
+            return "tmp"
         if field_name in ("env", "substitutions"):
             if not isinstance(value, dict):
                 raise Invalid(

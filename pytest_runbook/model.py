@@ -128,6 +128,7 @@ class FileOptions:
     skip_prompts: bool = False
     tags: Tuple[str, ...] = ()
     shell_line: Optional[int] = None  # where the frontmatter names ``shell`` (None: ini default)
+    home: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -1030,6 +1030,8 @@ def test_empty_frontmatter() -> None:
         ("---\nshell: ''\n---\n", 1, "shell is empty"),
         ("---\nskipPrompts: sometimes\n---\n", 1, "skipPrompts must be true or false"),
         ("---\nx: 1\nrunbook:\n  timeout: -1\n---\n", 3, "timeout must be a number"),
+        ("---\ntitle: x\nhome: ~/work\n---\n", 2, "home must be tmp (a fresh, empty HOME"),
+        ("---\nrunbook:\n  home: yes\n---\n", 2, "home must be tmp"),
     ],
 )
 def test_frontmatter_errors(text: str, line: int, message: str) -> None:
@@ -1207,6 +1209,19 @@ def test_a_frontmatter_key_close_to_ours_is_a_notice() -> None:
     assert any("'evn'" in m and "'env'" in m for _, m in messages)
     assert any("'runbook.timout' (did you mean 'timeout'?)" in m for _, m in messages)
     assert not any("title" in m or "sidebar" in m or "'tags'" in m for _, m in messages)
+
+
+def test_frontmatter_home_tmp_and_its_near_misses() -> None:
+    assert doc("---\nhome: tmp\n---\n```sh\necho\n```\n").options.home == "tmp"
+    assert doc("---\nrunbook: {home: TMP}\n---\n```sh\necho\n```\n").options.home == "tmp"
+    assert doc("```sh\necho\n```\n").options.home is None  # the ini setting decides
+    document = doc("---\ntitle: x\nhoem: tmp\nrunbook: {hom: tmp}\n---\n```sh\necho\n```\n")
+    messages = [(n.line, n.message) for n in document.notices]
+    assert (2, "frontmatter key 'hoem' is not one pytest-runbook reads; did you mean 'home'?") in (
+        messages
+    )
+    assert any("'runbook.hom' (did you mean 'home'?); known keys: " in m for _, m in messages)
+    assert document.options.home is None
 
 
 def test_tags_named_like_pytest_marks_or_expression_words_are_renamed() -> None:
