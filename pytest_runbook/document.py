@@ -53,6 +53,7 @@ from .model import (
     Notice,
 )
 from .names import NameCounter, generate
+from .validate import Problems
 
 __all__ = [
     "Answer",
@@ -135,8 +136,6 @@ _OUR_KEYS = [
 ]
 KNOWN_ATTRIBUTES = frozenset(_RUNME_KEYS + _UI_KEYS + _OUR_KEYS)
 _OUTPUT_KEYS = frozenset({"match", "ansi"})
-# What Runme itself writes and never reads back as a cell option.
-_RESERVED_PREFIXES = ("runme.dev/", "_")
 
 _FILE_KEYS = {
     "shell": "shell",
@@ -313,22 +312,22 @@ class _Parser:
         self.defaults = defaults
         normalized = text.replace("\r\n", "\n").replace("\r", "\n")
         self.lines = _content_lines(normalized)
-        self.notices: List[Notice] = []
+        self.problems = Problems(path)
         self.names = NameCounter()
         self.drafts: List[_Draft] = []
 
     # -- errors and notices ------------------------------------------------------------------
 
-    def error(self, line: Optional[int], problem: Invalid) -> RunbookError:
-        return RunbookError(self.path, line, problem.message, problem.hint)
+    def error(self, line: Optional[int], problem: Invalid) -> None:
+        """Record an error and carry on: every problem of the file is reported at once."""
+        self.problems.error(line, problem)
 
-    def frontmatter_error(self, line: int, key: str, problem: Invalid) -> RunbookError:
+    def frontmatter_error(self, line: int, key: str, problem: Invalid) -> None:
         # Value checks are shared with cell attributes, whose hints say key=value.
-        hint = problem.hint.replace(f"{key}=", f"{key}: ")
-        return RunbookError(self.path, line, problem.message, hint)
+        self.problems.error(line, problem, problem.hint.replace(f"{key}=", f"{key}: "))
 
     def notice(self, line: int, message: str) -> None:
-        self.notices.append(Notice(line, message))
+        self.problems.notice(line, message)
 
     def _marker_names(self, tags: Sequence[str], line: int) -> Tuple[str, ...]:
         """Tags as pytest marker names ``-m`` can select; others are renamed, with a notice.
@@ -360,16 +359,7 @@ class _Parser:
             if key in _FILE_KEYS and value is not None:
                 settings[_FILE_KEYS[key]] = (key, value)
             elif key not in _FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
-                # Other tools' keys (title, sidebar_position) are left alone; a near miss of
-                # one of ours is almost certainly a typo that would silently do nothing.
-                ours = [*_FILE_KEYS, "runbook"]
-                close = difflib.get_close_matches(str(key), ours, n=1, cutoff=0.6)
-                if close:
-                    self.notice(
-                        line_of(str(key)),
-                        f"frontmatter key {str(key)!r} is not one pytest-runbook reads; "
-                        f"did you mean {close[0]!r}?",
-                    )
+                self.problems.near_miss(line_of(str(key)), str(key), [*_FILE_KEYS, "runbook"])
         enabled, skip = True, None
         runbook = meta.get("runbook")
         try:
@@ -395,20 +385,21 @@ class _Parser:
             elif runbook is not None:
                 enabled = parse_bool("runbook", runbook)
         except Invalid as problem:
-            raise self.frontmatter_error(line_of("runbook"), "runbook", problem) from None
+            self.frontmatter_error(line_of("runbook"), "runbook", problem)
 
         values: Dict[str, Any] = {}
         for field_name, (key, value) in settings.items():
             try:
                 values[field_name] = self._file_value(field_name, key, value)
             except Invalid as problem:
-                raise self.frontmatter_error(line_of(key), key, problem) from None
+                self.frontmatter_error(line_of(key), key, problem)
         tags = values.pop("tag", ()) + values.pop("category", ())
         tags = self._marker_names(tags, line_of("tag" if "tag" in settings else "category"))
         try:
             default_shell = parse_words("shell", self.defaults.shell)
         except Invalid as problem:
-            raise self.error(None, problem) from None
+            self.error(None, problem)
+            default_shell = ("bash",)
         return FileOptions(
             enabled=enabled,
             skip=skip,
@@ -476,10 +467,9 @@ class _Parser:
     # -- the walk ----------------------------------------------------------------------------
 
     def run(self, text: str, bom: bool) -> Document:
-        try:
-            front = split_frontmatter(self.lines)
-        except Invalid as problem:
-            raise self.error(problem.line, problem) from None
+        front = split_frontmatter(self.lines)
+        if front is not None and front.problem is not None:
+            self.error(front.problem.line, front.problem)
         self.options = self.file_options(front)
         start = front.end if front is not None else 0
         source = "\n" * start + "".join(line + "\n" for line in self.lines[start:])
@@ -509,6 +499,7 @@ class _Parser:
                 # Indented code is never a cell, but Runme names it, so it takes a name.
                 self.names.take(generate(_content_lines(token.content)))
 
+        self.problems.raise_errors()
         cells = tuple(self._finish(i, draft) for i, draft in enumerate(self.drafts))
         newline = "\n"
         first = text.find("\n")
@@ -521,7 +512,7 @@ class _Parser:
             meta=front.meta if front is not None else {},
             options=self.options,
             cells=cells,
-            notices=tuple(sorted(self.notices, key=lambda n: n.line)),
+            notices=self.problems.sorted_notices(),
             bom=bom,
         )
 
@@ -531,7 +522,8 @@ class _Parser:
         except Invalid as problem:
             # YAML reports an unexpected end one line past the text: keep it in the comment.
             last = first_line + content.rstrip("\n").count("\n")
-            raise self.error(min(first_line + (problem.line or 0), last), problem) from None
+            self.error(min(first_line + (problem.line or 0), last), problem)
+            return None  # the fence after it runs without it (and does not run: an error)
         if found is None:
             return None
         line = first_line + found.line_offset
@@ -582,21 +574,23 @@ class _Parser:
             except Invalid as exc:
                 problem = exc
                 info_attrs = runme_attributes(attr_text)
+            # Broken attributes are an error where a cell could be meant; on a documentation
+            # block (```js {1,3} line highlights, say) they are left alone. The cell is still
+            # built, without them, so what follows it is read as usual (its output block).
+            if problem is not None and (
+                language in SHELL_LANGUAGES | CONSOLE_LANGUAGES | {"", "output"}
+                or language in _INTERPRETERS
+                or language in _TYPESCRIPT
+            ):
+                self.error(line, problem)
+                info_attrs, problem = {}, None
             attrs.update(info_attrs)
             origins.update(dict.fromkeys(info_attrs, line))
 
-        # Broken attributes are an error where a cell could be meant; on a documentation
-        # block (```js {1,3} line highlights, say) they are left alone.
-        if problem is not None and (
-            language in SHELL_LANGUAGES | CONSOLE_LANGUAGES | {"", "output"}
-            or language in _INTERPRETERS
-            or language in _TYPESCRIPT
-        ):
-            raise self.error(line, problem)
         runme_style = problem is None and attr_text is not None and _runme_style(attr_text)
         role, interpreter = self._role(language, attrs, lines, origins, runme_style)
         if problem is not None and role != "doc":
-            raise self.error(line, problem)
+            self.error(line, problem)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
             role = "doc"
 
@@ -639,7 +633,7 @@ class _Parser:
         if role == "output":
             self._output(index, token, block, lines, attrs, origins, directive)
             return
-        self._check_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
+        self.problems.unknown_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
         options = self._cell_options(attrs, origins)
         if role == "console":
             kind, source = "console", "\n".join(c.source for c in commands)
@@ -701,7 +695,7 @@ class _Parser:
             try:
                 declared = parse_words("interpreter", attrs["interpreter"])
             except Invalid as problem:
-                raise self.error(origins.get("interpreter"), problem) from None
+                self.error(origins.get("interpreter"), problem)
         if language in SHELL_LANGUAGES or (
             language == "" and (attrs or self.options.bare_fences == "shell")
         ):
@@ -736,21 +730,8 @@ class _Parser:
                 return True
         except Invalid as problem:
             key = "ignore" if "ignore" in attrs else "transform"
-            raise self.error(origins.get(key), problem) from None
+            self.error(origins.get(key), problem)
         return False
-
-    def _check_keys(
-        self, attrs: Mapping[str, Any], origins: Mapping[str, int], known: Any, what: str
-    ) -> None:
-        for key in attrs:
-            if key in known or key == "index" or key.startswith(_RESERVED_PREFIXES):
-                continue
-            close = difflib.get_close_matches(key, list(known), n=1)
-            guess = f" (did you mean '{close[0]}'?)" if close else ""
-            self.notice(
-                origins[key],
-                f"unknown {what} '{key}'{guess}; known {what}s: " + ", ".join(sorted(known)),
-            )
 
     def _choice(
         self, attrs: Mapping[str, Any], origins: Mapping[str, int], key: str, choices: Sequence[str]
@@ -763,14 +744,15 @@ class _Parser:
                 f"{key} must be " + " or ".join(choices) + f", not {attrs[key]!r}",
                 f"write {key}={choices[-1]}",
             )
-            raise self.error(origins[key], problem)
+            self.error(origins[key], problem)
+            return None
         return value
 
     def _cell_options(self, attrs: Mapping[str, Any], origins: Mapping[str, int]) -> CellOptions:
         values: Dict[str, Any] = {}
-        key = ""
-        try:
-            for key, value in attrs.items():
+        tag_lists: Dict[str, Tuple[str, ...]] = {}
+        for key, value in attrs.items():
+            try:
                 if key == "timeout":
                     values["timeout"] = parse_timeout(value)
                 elif key == "cwd":
@@ -802,12 +784,11 @@ class _Parser:
                             f"promptEnv={value!r} is not one of auto, yes, no; using auto",
                         )
                     values["prompt_env"] = mode or "auto"
-            tags = parse_list("tag", attrs.get("tag", ())) if "tag" in attrs else ()
-            key = "category"
-            if "category" in attrs:
-                tags += parse_list("category", attrs["category"])
-        except Invalid as problem:
-            raise self.error(origins.get(key), problem) from None
+                elif key in ("tag", "category"):
+                    tag_lists[key] = parse_list(key, value)
+            except Invalid as problem:
+                self.error(origins.get(key), problem)
+        tags = tag_lists.get("tag", ()) + tag_lists.get("category", ())
         # As in Runme, a cell's own tag/category replaces the document's instead of adding to
         # it (``runme run --tag doc-tag`` leaves out a cell tagged otherwise).
         if tags:
@@ -840,13 +821,15 @@ class _Parser:
                 if status:
                     status_line = block.content_start + end - 1
                     if int(status.group(1)) > 255:
-                        raise RunbookError(
-                            self.path,
-                            block.content_start + end - 1,
-                            f"exit status {status.group(0)} is out of range",
-                            "write a status from [0] to [255]",
+                        self.error(
+                            status_line,
+                            Invalid(
+                                f"exit status {status.group(0)} is out of range",
+                                "write a status from [0] to [255]",
+                            ),
                         )
-                    exit_spec = ExitSpec(str(int(status.group(1))))
+                    else:
+                        exit_spec = ExitSpec(str(int(status.group(1))))
                     end -= 1
                     while end > pos and not lines[end - 1].strip():
                         end -= 1
@@ -873,7 +856,7 @@ class _Parser:
         origins: Mapping[str, int],
         directive: Optional[Tuple[int, int, Dict[str, Any]]],
     ) -> None:
-        self._check_keys(attrs, origins, _OUTPUT_KEYS, "output block attribute")
+        self.problems.unknown_keys(attrs, origins, _OUTPUT_KEYS, "output block attribute")
         match = self._choice(attrs, origins, "match", ("exact", "contains"))
         ansi = self._choice(attrs, origins, "ansi", ("keep", "strip"))
         previous = (directive[0] if directive is not None else index) - 1

@@ -28,13 +28,25 @@ __all__ = ["Frontmatter", "split_frontmatter"]
 
 
 class Frontmatter:
-    """The parsed mapping, its format and the lines it occupies (0 .. end, exclusive)."""
+    """The parsed mapping, its format and the lines it occupies (0 .. end, exclusive).
 
-    def __init__(self, meta: Dict[str, Any], fmt: str, end: int, lines: List[str]) -> None:
+    Frontmatter that does not parse still has its lines (``meta`` is empty, ``problem`` says
+    what is wrong), so the rest of the file is read as usual and its problems reported too.
+    """
+
+    def __init__(
+        self,
+        meta: Dict[str, Any],
+        fmt: str,
+        end: int,
+        lines: List[str],
+        problem: Optional[Invalid] = None,
+    ) -> None:
         self.meta = meta
         self.format = fmt
         self.end = end
         self._lines = lines
+        self.problem = problem
 
     def line_of(self, key: str) -> int:
         """Best-effort line of ``key`` so a bad value is reported where it is written."""
@@ -122,33 +134,10 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
         return None
     first = lines[0].rstrip()
     if first in ("---", "+++"):
-        fmt = "yaml" if first == "---" else "toml"
         end = _closing(lines, first)
         if end is None:
             return None  # a thematic break, not frontmatter
-        body = "".join(line + "\n" for line in lines[1:end])
-        if fmt == "yaml":
-            try:
-                value = yaml.load(body, Loader=_YAML_LOADER)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-                line = 1 + mark.line if mark is not None else 0
-                raise Invalid(f"invalid YAML frontmatter: {problem}", _HINT[fmt], line) from None
-            except RecursionError:
-                raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
-            _keep_text(value, body)
-        else:
-            try:
-                value = tomllib.loads(body)
-            except tomllib.TOMLDecodeError as exc:
-                found = re.search(r"line (\d+)", str(exc))
-                line = int(found.group(1)) if found else end  # "at end of document"
-                raise Invalid(f"invalid TOML frontmatter: {exc}", _HINT[fmt], line) from None
-            except RecursionError:
-                raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
-        return Frontmatter(_mapping(value, fmt, 0), fmt, end + 1, lines)
-    if first.startswith("{"):
+    elif first.startswith("{"):
         text = "\n".join(lines)
         stop = _json_end(text)
         if stop is None or text[1:stop].lstrip()[:1] not in ('"', "}"):
@@ -157,10 +146,43 @@ def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
         line_end = text.find("\n", stop)
         if text[stop : len(text) if line_end < 0 else line_end].strip():
             return None  # text after the closing brace: not a frontmatter object
+    else:
+        return None
+    fmt = {"---": "yaml", "+++": "toml"}.get(first, "json")
+    try:
+        meta = _mapping(_load(fmt, lines, end), fmt, 0)
+    except Invalid as problem:
+        return Frontmatter({}, fmt, end + 1, lines, problem)
+    return Frontmatter(meta, fmt, end + 1, lines)
+
+
+def _load(fmt: str, lines: List[str], end: int) -> Any:
+    """The frontmatter's value; ``end`` is its last line (the closing marker or brace)."""
+    if fmt == "json":
+        text = "\n".join(lines)
         try:
-            value = json.loads(text[:stop])
+            return json.loads(text[: _json_end(text)])
         except (ValueError, RecursionError) as exc:
             line = getattr(exc, "lineno", 1) - 1
             raise Invalid(f"invalid JSON frontmatter: {exc}", _HINT["json"], line) from None
-        return Frontmatter(_mapping(value, "json", 0), "json", end + 1, lines)
-    return None
+    body = "".join(line + "\n" for line in lines[1:end])
+    if fmt == "toml":
+        try:
+            return tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"line (\d+)", str(exc))
+            line = int(found.group(1)) if found else end  # "at end of document"
+            raise Invalid(f"invalid TOML frontmatter: {exc}", _HINT[fmt], line) from None
+        except RecursionError:
+            raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+    try:
+        value = yaml.load(body, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = 1 + mark.line if mark is not None else 0
+        raise Invalid(f"invalid YAML frontmatter: {problem}", _HINT[fmt], line) from None
+    except RecursionError:
+        raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+    _keep_text(value, body)
+    return value

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NoReturn, Optio
 import pytest
 
 from . import report
-from .document import Cell, Command, Document, ExitSpec, read
+from .document import Cell, Command, Document, ExitSpec, Notice, read
 from .errors import RunbookError
 from .matching import Mismatch, check
 from .model import Result
@@ -97,14 +97,11 @@ class RunbookFile(pytest.Module):
             self.document = read(str(self.path), settings.defaults)
         except RunbookError as error:
             error.path = self.display_path
+            # Warnings found beside the errors (InvalidDocument) are listed in the error too.
+            notices = getattr(error, "notices", ())
+            self._warn(notices)
             raise self.CollectError(str(error)) from None
-        for notice in self.document.notices:
-            warnings.warn_explicit(
-                RunbookWarning(notice.message),
-                category=RunbookWarning,
-                filename=self.display_path,
-                lineno=notice.line + 1,
-            )
+        self._warn(self.document.notices)
         if not self.document.options.enabled:
             return []
         self._check_shell()
@@ -113,6 +110,15 @@ class RunbookFile(pytest.Module):
             for cell in self.document.cells
         }
         return list(self.cell_items.values())
+
+    def _warn(self, notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            warnings.warn_explicit(
+                RunbookWarning(notice.message),
+                category=RunbookWarning,
+                filename=self.display_path,
+                lineno=notice.line + 1,
+            )
 
     def _check_shell(self) -> None:
         """A session shell that is not installed is an error of the file, not a skip.

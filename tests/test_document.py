@@ -22,6 +22,7 @@ from pytest_runbook.document import (
     read,
 )
 from pytest_runbook.names import generate
+from pytest_runbook.validate import InvalidDocument
 
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme"
 DEFAULTS = Defaults()
@@ -1039,6 +1040,49 @@ def test_frontmatter_errors(text: str, line: int, message: str) -> None:
     assert (err.line, err.path) == (line, "t.md")
     assert err.message.startswith(message), err.message
     assert err.hint
+
+
+def test_every_problem_is_collected_not_only_the_first() -> None:
+    err = error(
+        """
+        ---
+        title: [unclosed
+        ---
+        ```sh {name=a timeout=soon exit=often tiemout=3}
+        echo a
+        ```
+        ```sh {name="b}
+        echo b
+        ```
+        ```sh {"name": }
+        echo c
+        ```
+        """
+    )
+    assert isinstance(err, InvalidDocument)
+    assert [(p.line, p.message.split(":")[0]) for p in err.errors] == [
+        (2, "invalid YAML frontmatter"),
+        (3, "timeout must be a number of seconds such as 30 or 2m, not 'soon'"),
+        (3, "exit must be a status 0-255, 'any' or 'nonzero', not 'often'"),
+        (6, "unbalanced \" quote in attribute 'name'"),
+        (9, 'invalid JSON attributes {"name"'),
+    ]
+    assert [(n.line, n.message[:27]) for n in err.notices] == [(3, "unknown attribute 'tiemout'")]
+    # the first error is the RunbookError's own: code that reads one error keeps working
+    assert (err.line, err.message) == (err.errors[0].line, err.errors[0].message)
+    text = str(err).splitlines()
+    assert text[0] == (
+        "t.md: 5 errors and 1 warning; nothing in the file runs until the errors are fixed"
+    )
+    assert text[1] == "t.md:3: invalid YAML frontmatter: " + err.errors[0].message.split(": ", 1)[1]
+
+
+def test_one_error_alone_reads_as_before() -> None:
+    err = error("```sh {timeout=soon}\necho\n```\n")
+    assert str(err) == (
+        "t.md:1: timeout must be a number of seconds such as 30 or 2m, not 'soon'\n"
+        "  fix: write timeout=30 (seconds), timeout=2m or timeout=1h"
+    )
 
 
 def test_frontmatter_error_hints_use_yaml_syntax() -> None:
