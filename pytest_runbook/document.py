@@ -37,6 +37,7 @@ from .attributes import (
     runme_attributes,
     split_info,
 )
+from .console import NO_STATUS, parse_console, readme_transcript, root_prompts
 from .defaults import Defaults
 from .errors import RunbookError
 from .frontmatter import Frontmatter, split_frontmatter
@@ -172,7 +173,6 @@ _PROMPT_ENV = {
     "": "auto",
 }
 
-_CRAM_STATUS = re.compile(r"\[([0-9]+)\]")
 _MARKER_UNSAFE = re.compile(r"[^\w+\-./\[\]]")
 # pytest's own marks (a tag named so would act) and the words of -m expressions.
 _RESERVED_MARKS = frozenset(
@@ -595,16 +595,23 @@ class _Parser:
             role = "doc"
 
         commands: Tuple[Command, ...] = ()
-        if role == "console":
-            commands = self._console(lines, block)
+        if role == "shell":
+            # ```sh with "$ jq --version" then "jq-1.6": a transcript, as a reader reads it.
+            transcript = readme_transcript(lines, block.content_start)
+            if transcript is not None:
+                role, commands = "console", self._commands(transcript)
+        elif role == "console":
+            prompt = "# " if root_prompts(lines) else "$ "
+            parsed = parse_console(lines, block.content_start, prompt=prompt)
+            commands = self._commands(parsed) if parsed is not None else ()
             if not commands:
                 role = "doc"
-                prompt = next((t for t in lines if _OTHER_PROMPT.match(t)), None)
-                if prompt is not None:
+                other = next((t for t in lines if _OTHER_PROMPT.match(t)), None)
+                if other is not None:
                     self.notice(
                         block.fence_line,
                         f"console block has no '$ ' command lines, so nothing in it runs; "
-                        f"{prompt[:60]!r} looks like a prompt: write each command as "
+                        f"{other[:60]!r} looks like a prompt: write each command as "
                         "'$ command' (the output lines below it stay as they are)",
                     )
 
@@ -639,7 +646,7 @@ class _Parser:
             kind, source = "console", "\n".join(c.source for c in commands)
             source_line = commands[0].line
             commands = tuple(
-                c if c.exit != _NO_STATUS else replace(c, exit=options.exit) for c in commands
+                c if c.exit != NO_STATUS else replace(c, exit=options.exit) for c in commands
             )
         else:
             kind = role
@@ -799,52 +806,13 @@ class _Parser:
         values.setdefault("timeout", self.options.timeout)
         return CellOptions(**values)
 
-    def _console(self, lines: Sequence[str], block: Block) -> Tuple[Command, ...]:
-        """``$ `` commands, ``> `` continuations and the output under each (cram style)."""
-        starts = [i for i, text in enumerate(lines) if text.startswith("$ ") or text == "$"]
-        commands: List[Command] = []
-        for number, start in enumerate(starts):
-            stop = starts[number + 1] if number + 1 < len(starts) else len(lines)
-            parts = [lines[start][2:]]
-            pos = start + 1
-            while pos < stop and (lines[pos].startswith("> ") or lines[pos] == ">"):
-                parts.append(lines[pos][2:])
-                pos += 1
-            end = stop
-            # Blank lines before the next "$ " (or the fence) separate, they are not output.
-            while end > pos and not lines[end - 1].strip():
-                end -= 1
-            exit_spec = _NO_STATUS
-            status_line: Optional[int] = None
-            if end > pos:
-                status = _CRAM_STATUS.fullmatch(lines[end - 1].strip())
-                if status:
-                    status_line = block.content_start + end - 1
-                    if int(status.group(1)) > 255:
-                        self.error(
-                            status_line,
-                            Invalid(
-                                f"exit status {status.group(0)} is out of range",
-                                "write a status from [0] to [255]",
-                            ),
-                        )
-                    else:
-                        exit_spec = ExitSpec(str(int(status.group(1))))
-                    end -= 1
-                    while end > pos and not lines[end - 1].strip():
-                        end -= 1
-            commands.append(
-                Command(
-                    source="\n".join(parts),
-                    line=block.content_start + start,
-                    expected=tuple(lines[pos:end]),
-                    expected_start=block.content_start + pos,
-                    expected_end=block.content_start + end,
-                    exit=exit_spec,
-                    status_line=status_line,
-                )
-            )
-        return tuple(commands)
+    def _commands(
+        self, parsed: Tuple[Tuple[Command, ...], List[Tuple[int, Invalid]]]
+    ) -> Tuple[Command, ...]:
+        commands, problems = parsed
+        for line, problem in problems:
+            self.error(line, problem)
+        return commands
 
     def _output(
         self,
@@ -885,10 +853,6 @@ class _Parser:
     @staticmethod
     def _finish(index: int, draft: _Draft) -> Cell:
         return Cell(index=index, **draft.fields)
-
-
-# A console command without its own "[N]" takes the cell's exit= (set when the cell is built).
-_NO_STATUS = ExitSpec("no status")
 
 
 # Byte order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one).
