@@ -21,8 +21,8 @@ from pytest_runbook.document import (
     parse,
     read,
 )
-from pytest_runbook.names import generate
-from pytest_runbook.validate import InvalidDocument
+from pytest_runbook.document.names import generate
+from pytest_runbook.document.validate import InvalidDocument
 
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme"
 DEFAULTS = Defaults()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_runbook.console import completeness, readme_transcript
+from pytest_runbook.document.console import completeness, readme_transcript
 
 README = """
 # jq

@@ -2,18 +2,34 @@
 
 Frontmatter is not Markdown, so it is cut off before markdown-it sees the text (the parser
 blanks those lines to keep line numbers). The three formats are the ones Runme reads.
+``file_options`` turns the mapping into the file's ``FileOptions`` over the ini defaults.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from .attributes import _YAML_LOADER, Invalid, TextLoader, YamlNull
+from ..defaults import Defaults
+from ..model import FileOptions
+from .attributes import (
+    _YAML_LOADER,
+    Invalid,
+    TextLoader,
+    YamlNull,
+    parse_bool,
+    parse_list,
+    parse_reason,
+    parse_timeout,
+    parse_words,
+    text_of,
+)
+from .validate import Problems
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +40,7 @@ else:  # pragma: no cover - exercised on old Pythons only
 # into True; Runme's Go YAML decodes them into strings as written, and so do we.
 _TEXT_KEYS = ("env", "substitutions")
 
-__all__ = ["Frontmatter", "split_frontmatter"]
+__all__ = ["FILE_KEYS", "Frontmatter", "file_options", "split_frontmatter"]
 
 
 class Frontmatter:
@@ -186,3 +202,148 @@ def _load(fmt: str, lines: List[str], end: int) -> Any:
         raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
     _keep_text(value, body)
     return value
+
+
+FILE_KEYS = {
+    "shell": "shell",
+    "cwd": "cwd",
+    "home": "home",
+    "env": "env",
+    "timeout": "timeout",
+    "on-failure": "on_failure",
+    "on_failure": "on_failure",
+    "substitutions": "substitutions",
+    "fixtures": "fixtures",
+    "bare-fences": "bare_fences",
+    "bare_fences": "bare_fences",
+    "skipPrompts": "skip_prompts",
+    "skip-prompts": "skip_prompts",
+    "skip_prompts": "skip_prompts",
+    "tag": "tag",
+    "category": "category",
+}
+_RUNBOOK_ONLY_KEYS = frozenset({"skip", "enabled"})
+# Frontmatter keys of Runme and of documentation sites that merely look like ours.
+_OTHER_TOOLS_KEYS = frozenset({"runbook", "runme", "tags", "categories"})
+
+
+def file_options(
+    front: Optional[Frontmatter], defaults: Defaults, problems: Problems
+) -> FileOptions:
+    """The file's options: ini defaults < frontmatter; bad values are recorded in ``problems``."""
+    meta: Mapping[str, Any] = front.meta if front is not None else {}
+    settings: Dict[str, Tuple[str, Any]] = {}
+    line_of = front.line_of if front is not None else (lambda key: 0)
+    for key, value in meta.items():
+        if key in FILE_KEYS and value is not None:
+            settings[FILE_KEYS[key]] = (key, value)
+        elif key not in FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
+            problems.near_miss(line_of(str(key)), str(key), [*FILE_KEYS, "runbook"])
+    enabled, skip = True, None
+    runbook = meta.get("runbook")
+    try:
+        if isinstance(runbook, dict):
+            for key, value in runbook.items():
+                key = str(key)
+                if key == "skip":
+                    skip = parse_reason(value, "skipped by 'runbook: skip' in the frontmatter")
+                elif key == "enabled":
+                    enabled = parse_bool("runbook.enabled", value)
+                elif key in FILE_KEYS:
+                    if value is not None:
+                        settings[FILE_KEYS[key]] = (key, value)
+                else:
+                    known = sorted(set(FILE_KEYS) | _RUNBOOK_ONLY_KEYS)
+                    close = difflib.get_close_matches(key, known, n=1)
+                    guess = f" (did you mean '{close[0]}'?)" if close else ""
+                    problems.notice(
+                        line_of(key),
+                        f"unknown frontmatter key 'runbook.{key}'{guess}; known keys: "
+                        + ", ".join(known),
+                    )
+        elif runbook is not None:
+            enabled = parse_bool("runbook", runbook)
+    except Invalid as problem:
+        _frontmatter_error(problems, line_of("runbook"), "runbook", problem)
+
+    values: Dict[str, Any] = {}
+    for field_name, (key, value) in settings.items():
+        try:
+            values[field_name] = _file_value(field_name, key, value)
+        except Invalid as problem:
+            _frontmatter_error(problems, line_of(key), key, problem)
+    tags = values.pop("tag", ()) + values.pop("category", ())
+    tags = problems.marker_names(tags, line_of("tag" if "tag" in settings else "category"))
+    try:
+        default_shell = parse_words("shell", defaults.shell)
+    except Invalid as problem:
+        problems.error(None, problem)
+        default_shell = ("bash",)
+    return FileOptions(
+        enabled=enabled,
+        skip=skip,
+        shell=values.get("shell", default_shell),
+        cwd=values.get("cwd"),
+        env=values.get("env", {}),
+        timeout=values.get("timeout", defaults.timeout),
+        on_failure=values.get("on_failure", defaults.on_failure),
+        substitutions=values.get("substitutions", {}),
+        fixtures=values.get("fixtures", ()),
+        bare_fences=values.get("bare_fences", defaults.bare_fences),
+        skip_prompts=values.get("skip_prompts", False),
+        tags=tags,
+        shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
+        home=values.get("home"),
+    )
+
+
+def _file_value(field_name: str, key: str, value: Any) -> Any:
+    if field_name == "shell":
+        return parse_words(key, value)
+    if field_name == "cwd":
+        if isinstance(value, (dict, list, bool)):
+            raise Invalid(f"cwd must be a directory path, not {value!r}", "write cwd: ../..")
+        return str(value)
+    if field_name == "home":
+        if text_of(value).strip().lower() != "tmp":
+            raise Invalid(
+                f"home must be tmp (a fresh, empty HOME for the file), not {value!r}",
+                "write home: tmp, or leave it out to keep your own HOME",
+            )
+        return "tmp"
+    if field_name in ("env", "substitutions"):
+        if not isinstance(value, dict):
+            raise Invalid(
+                f"{key} must be a mapping of names to strings, not {value!r}",
+                f'write {key}: {{NAME: "value"}}',
+            )
+        out: Dict[str, str] = {}
+        for name, item in value.items():
+            if isinstance(item, (dict, list)):
+                raise Invalid(
+                    f"{key} value for {name!r} must be a string, not {item!r}",
+                    f'quote it: {name}: "..."',
+                )
+            out[str(name)] = "" if item is None else text_of(item)
+        return out
+    if field_name == "timeout":
+        return parse_timeout(value, key)
+    if field_name in ("on_failure", "bare_fences"):
+        choices = ("continue", "stop") if field_name == "on_failure" else ("shell", "skip")
+        text = text_of(value).strip().lower()
+        if text not in choices:
+            raise Invalid(
+                f"{key} must be {choices[0]} or {choices[1]}, not {value!r}",
+                f"write {key}: {choices[0]}",
+            )
+        return text
+    if field_name == "fixtures":
+        return parse_list(key, value)
+    if field_name == "skip_prompts":
+        return parse_bool(key, value)
+    return parse_list(key, value)  # tag, category
+
+
+def _frontmatter_error(problems: Problems, line: int, key: str, problem: Invalid) -> None:
+    # Value checks are shared with cell attributes, whose hints say key=value.
+    problems.error(line, problem, problem.hint.replace(f"{key}=", f"{key}: "))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Sequence, Tuple
 
+from ..model import Command, ExitSpec
 from .attributes import Invalid
-from .model import Command, ExitSpec
 
 __all__ = ["NO_STATUS", "completeness", "parse_console", "readme_transcript", "root_prompts"]
 

@@ -8,6 +8,7 @@ file and line, because only it knows which line a value came from.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shlex
@@ -52,11 +53,13 @@ __all__ = [
     "parse_info_attributes",
     "parse_list",
     "parse_platforms",
+    "parse_reason",
     "parse_regex",
     "parse_timeout",
     "parse_words",
     "runme_attributes",
     "split_info",
+    "text_of",
 ]
 
 
@@ -285,6 +288,29 @@ def as_written(typed: Any, written: Any) -> Any:
     if isinstance(typed, list) and isinstance(written, list) and len(typed) == len(written):
         return [as_written(t, w) for t, w in zip(typed, written)]
     return typed
+
+
+def text_of(value: Any) -> str:
+    """A scalar value as text, the way the file wrote it (``true``, TOML dates)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime.date, datetime.time)):  # TOML dates, as TOML writes them
+        return value.isoformat()
+    return str(value)
+
+
+def parse_reason(value: Any, default: str) -> Optional[str]:
+    """``skip``/``xfail``: bare or true -> a default reason, false -> None, text -> reason."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return default
+    text = text_of(value).strip()
+    if text.lower() in ("false", "0", "no", "off"):
+        return None
+    if text.lower() in ("", "true", "1", "yes", "on"):
+        return default
+    return text
 
 
 # -- value types ---------------------------------------------------------------------------

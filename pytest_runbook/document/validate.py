@@ -11,15 +11,22 @@ listed with them, since a typo warning often explains an error.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any, Collection, List, Mapping, Optional, Sequence, Tuple
 
+from ..errors import RunbookError
+from ..model import Notice
 from .attributes import Invalid
-from .errors import RunbookError
-from .model import Notice
 
 __all__ = ["InvalidDocument", "Problem", "Problems"]
 
+_MARKER_UNSAFE = re.compile(r"[^\w+\-./\[\]]")
+# pytest's own marks (a tag named so would act) and the words of -m expressions.
+_RESERVED_MARKS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "runbook"}
+    | {"and", "or", "not", "true", "false", "none"}
+)
 # What Runme writes and never reads back as a cell option.
 _RESERVED_PREFIXES = ("runme.dev/", "_")
 
@@ -128,3 +135,23 @@ class Problems:
                 f"frontmatter key {key!r} is not one pytest-runbook reads; "
                 f"did you mean {close[0]!r}?",
             )
+
+    def marker_names(self, tags: Sequence[str], line: int) -> Tuple[str, ...]:
+        """Tags as pytest marker names ``-m`` can select; others are renamed, with a notice.
+
+        pytest's ``-m`` words may hold letters, digits, ``_ - . + / [ ]``; a ``:`` cannot be
+        registered as a marker and a space cannot be selected.
+        """
+        names = []
+        for tag in tags:
+            name = _MARKER_UNSAFE.sub("_", tag.strip())
+            if name.lower() in _RESERVED_MARKS:
+                name = f"tag_{name}"  # a `skip` tag must not skip, nor `not` break -m
+            if name != tag:
+                self.notice(
+                    line,
+                    f"tag {tag!r} cannot be a pytest marker as written; select it with -m {name!r}",
+                )
+            if name:
+                names.append(name)
+        return tuple(dict.fromkeys(names))

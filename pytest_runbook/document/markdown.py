@@ -1,15 +1,13 @@
-"""Markdown text -> Document: cells, their options, expected outputs and exact line spans.
+"""The markdown-it walk: fences, comment directives and output blocks -> cells.
 
-Imports nothing from pytest: the parser is tested on its own. Line numbers are 0-based
-everywhere (markdown-it's ``token.map``); only reports add 1. The dataclasses below are
-what the rest of the package reads: the session, the matcher and the pytest items never
-look at Markdown themselves.
+One pass over markdown-it's block tokens in document order decides what each fence is
+(cell, console transcript, output block, documentation), merges its attributes and builds
+its ``Cell``. Imports nothing from pytest. The session, the matcher and the pytest items
+never look at Markdown themselves: the ``Document`` built here is all they read.
 """
 
 from __future__ import annotations
 
-import datetime
-import difflib
 import json
 import os
 import re
@@ -21,6 +19,18 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from ..defaults import Defaults
+from ..model import (
+    Answer,
+    Block,
+    Cell,
+    CellOptions,
+    Command,
+    Document,
+    ExitSpec,
+    Expected,
+    FileOptions,
+)
 from .attributes import (
     Invalid,
     decode_escapes,
@@ -31,50 +41,20 @@ from .attributes import (
     parse_info_attributes,
     parse_list,
     parse_platforms,
+    parse_reason,
     parse_regex,
     parse_timeout,
     parse_words,
     runme_attributes,
     split_info,
+    text_of,
 )
 from .console import NO_STATUS, parse_console, readme_transcript, root_prompts
-from .defaults import Defaults
-from .errors import RunbookError
-from .frontmatter import Frontmatter, split_frontmatter
-from .model import (
-    Answer,
-    Block,
-    Cell,
-    CellOptions,
-    Command,
-    Document,
-    ExitSpec,
-    Expected,
-    FileOptions,
-    Notice,
-)
+from .frontmatter import file_options, split_frontmatter
 from .names import NameCounter, generate
 from .validate import Problems
 
-__all__ = [
-    "Answer",
-    "Block",
-    "Cell",
-    "CellOptions",
-    "Command",
-    "Defaults",
-    "Document",
-    "ExitSpec",
-    "Expected",
-    "FileOptions",
-    "Notice",
-    "RunbookError",
-    "parse",
-    "read",
-]
-
-
-_DEFAULTS = Defaults()
+__all__ = ["parse_text"]
 
 
 # -- implementation --------------------------------------------------------------------------
@@ -138,28 +118,6 @@ _OUR_KEYS = [
 KNOWN_ATTRIBUTES = frozenset(_RUNME_KEYS + _UI_KEYS + _OUR_KEYS)
 _OUTPUT_KEYS = frozenset({"match", "ansi"})
 
-_FILE_KEYS = {
-    "shell": "shell",
-    "cwd": "cwd",
-    "home": "home",
-    "env": "env",
-    "timeout": "timeout",
-    "on-failure": "on_failure",
-    "on_failure": "on_failure",
-    "substitutions": "substitutions",
-    "fixtures": "fixtures",
-    "bare-fences": "bare_fences",
-    "bare_fences": "bare_fences",
-    "skipPrompts": "skip_prompts",
-    "skip-prompts": "skip_prompts",
-    "skip_prompts": "skip_prompts",
-    "tag": "tag",
-    "category": "category",
-}
-_RUNBOOK_ONLY_KEYS = frozenset({"skip", "enabled"})
-# Frontmatter keys of Runme and of documentation sites that merely look like ours.
-_OTHER_TOOLS_KEYS = frozenset({"runbook", "runme", "tags", "categories"})
-
 _PROMPT_ENV = {
     "yes": "yes",
     "true": "yes",
@@ -173,12 +131,6 @@ _PROMPT_ENV = {
     "": "auto",
 }
 
-_MARKER_UNSAFE = re.compile(r"[^\w+\-./\[\]]")
-# pytest's own marks (a tag named so would act) and the words of -m expressions.
-_RESERVED_MARKS = frozenset(
-    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "runbook"}
-    | {"and", "or", "not", "true", "false", "none"}
-)
 # `user@host:~$ ls`, `root@box:/# apt ...`, `% ls`, `(venv) $ pip`: prompts other than "$ ".
 _OTHER_PROMPT = re.compile(r"^(?:\([^)\s]+\) ?)?(?:[\w.@~:/-]+[$#]|\[[^\]\n]+\][$#]|\$|%) +\S")
 _markdown: Optional[MarkdownIt] = None
@@ -236,28 +188,6 @@ def _runme_style(attr_text: str) -> bool:
     return isinstance(value, dict) and bool(value)
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (datetime.date, datetime.time)):  # TOML dates, as TOML writes them
-        return value.isoformat()
-    return str(value)
-
-
-def _reason(value: Any, default: str) -> Optional[str]:
-    """``skip``/``xfail``: bare or true -> a default reason, false -> None, text -> reason."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return default
-    text = _text(value).strip()
-    if text.lower() in ("false", "0", "no", "off"):
-        return None
-    if text.lower() in ("", "true", "1", "yes", "on"):
-        return default
-    return text
-
-
 def _strip_prompts(lines: Sequence[str]) -> str:
     # "$ cmd" -> "cmd" (Runme's convention); "$VAR=..." is code and stays. The line count is
     # kept so source line i is file line source_line + i.
@@ -269,14 +199,6 @@ def _strip_prompts(lines: Sequence[str]) -> str:
             line = ""
         out.append(line)
     return "\n".join(out)
-
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-
-
-def split_lines(text: str) -> List[str]:
-    """Lines with their endings, broken exactly where markdown-it breaks them (not on \\f)."""
-    return _LINE.findall(text)
 
 
 def _content_lines(content: str) -> List[str]:
@@ -322,147 +244,8 @@ class _Parser:
         """Record an error and carry on: every problem of the file is reported at once."""
         self.problems.error(line, problem)
 
-    def frontmatter_error(self, line: int, key: str, problem: Invalid) -> None:
-        # Value checks are shared with cell attributes, whose hints say key=value.
-        self.problems.error(line, problem, problem.hint.replace(f"{key}=", f"{key}: "))
-
     def notice(self, line: int, message: str) -> None:
         self.problems.notice(line, message)
-
-    def _marker_names(self, tags: Sequence[str], line: int) -> Tuple[str, ...]:
-        """Tags as pytest marker names ``-m`` can select; others are renamed, with a notice.
-
-        pytest's ``-m`` words may hold letters, digits, ``_ - . + / [ ]``; a ``:`` cannot be
-        registered as a marker and a space cannot be selected.
-        """
-        names = []
-        for tag in tags:
-            name = _MARKER_UNSAFE.sub("_", tag.strip())
-            if name.lower() in _RESERVED_MARKS:
-                name = f"tag_{name}"  # a `skip` tag must not skip, nor `not` break -m
-            if name != tag:
-                self.notice(
-                    line,
-                    f"tag {tag!r} cannot be a pytest marker as written; select it with -m {name!r}",
-                )
-            if name:
-                names.append(name)
-        return tuple(dict.fromkeys(names))
-
-    # -- frontmatter -------------------------------------------------------------------------
-
-    def file_options(self, front: Optional[Frontmatter]) -> FileOptions:
-        meta: Mapping[str, Any] = front.meta if front is not None else {}
-        settings: Dict[str, Tuple[str, Any]] = {}
-        line_of = front.line_of if front is not None else (lambda key: 0)
-        for key, value in meta.items():
-            if key in _FILE_KEYS and value is not None:
-                settings[_FILE_KEYS[key]] = (key, value)
-            elif key not in _FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
-                self.problems.near_miss(line_of(str(key)), str(key), [*_FILE_KEYS, "runbook"])
-        enabled, skip = True, None
-        runbook = meta.get("runbook")
-        try:
-            if isinstance(runbook, dict):
-                for key, value in runbook.items():
-                    key = str(key)
-                    if key == "skip":
-                        skip = _reason(value, "skipped by 'runbook: skip' in the frontmatter")
-                    elif key == "enabled":
-                        enabled = parse_bool("runbook.enabled", value)
-                    elif key in _FILE_KEYS:
-                        if value is not None:
-                            settings[_FILE_KEYS[key]] = (key, value)
-                    else:
-                        known = sorted(set(_FILE_KEYS) | _RUNBOOK_ONLY_KEYS)
-                        close = difflib.get_close_matches(key, known, n=1)
-                        guess = f" (did you mean '{close[0]}'?)" if close else ""
-                        self.notice(
-                            line_of(key),
-                            f"unknown frontmatter key 'runbook.{key}'{guess}; known keys: "
-                            + ", ".join(known),
-                        )
-            elif runbook is not None:
-                enabled = parse_bool("runbook", runbook)
-        except Invalid as problem:
-            self.frontmatter_error(line_of("runbook"), "runbook", problem)
-
-        values: Dict[str, Any] = {}
-        for field_name, (key, value) in settings.items():
-            try:
-                values[field_name] = self._file_value(field_name, key, value)
-            except Invalid as problem:
-                self.frontmatter_error(line_of(key), key, problem)
-        tags = values.pop("tag", ()) + values.pop("category", ())
-        tags = self._marker_names(tags, line_of("tag" if "tag" in settings else "category"))
-        try:
-            default_shell = parse_words("shell", self.defaults.shell)
-        except Invalid as problem:
-            self.error(None, problem)
-            default_shell = ("bash",)
-        return FileOptions(
-            enabled=enabled,
-            skip=skip,
-            shell=values.get("shell", default_shell),
-            cwd=values.get("cwd"),
-            env=values.get("env", {}),
-            timeout=values.get("timeout", self.defaults.timeout),
-            on_failure=values.get("on_failure", self.defaults.on_failure),
-            substitutions=values.get("substitutions", {}),
-            fixtures=values.get("fixtures", ()),
-            bare_fences=values.get("bare_fences", self.defaults.bare_fences),
-            skip_prompts=values.get("skip_prompts", False),
-            tags=tags,
-            shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
-            home=values.get("home"),
-        )
-
-    @staticmethod
-    def _file_value(field_name: str, key: str, value: Any) -> Any:
-        if field_name == "shell":
-            return parse_words(key, value)
-        if field_name == "cwd":
-            if isinstance(value, (dict, list, bool)):
-                raise Invalid(f"cwd must be a directory path, not {value!r}", "write cwd: ../..")
-            return str(value)
-        if field_name == "home":
-            if _text(value).strip().lower() != "tmp":
-                raise Invalid(
-                    f"home must be tmp (a fresh, empty HOME for the file), not {value!r}",
-                    "write home: tmp, or leave it out to keep your own HOME",
-                )
-            return "tmp"
-        if field_name in ("env", "substitutions"):
-            if not isinstance(value, dict):
-                raise Invalid(
-                    f"{key} must be a mapping of names to strings, not {value!r}",
-                    f'write {key}: {{NAME: "value"}}',
-                )
-            out: Dict[str, str] = {}
-            for name, item in value.items():
-                if isinstance(item, (dict, list)):
-                    raise Invalid(
-                        f"{key} value for {name!r} must be a string, not {item!r}",
-                        f'quote it: {name}: "..."',
-                    )
-                out[str(name)] = "" if item is None else _text(item)
-            return out
-        if field_name == "timeout":
-            return parse_timeout(value, key)
-        if field_name in ("on_failure", "bare_fences"):
-            choices = ("continue", "stop") if field_name == "on_failure" else ("shell", "skip")
-            text = _text(value).strip().lower()
-            if text not in choices:
-                raise Invalid(
-                    f"{key} must be {choices[0]} or {choices[1]}, not {value!r}",
-                    f"write {key}: {choices[0]}",
-                )
-            return text
-        if field_name == "fixtures":
-            return parse_list(key, value)
-        if field_name == "skip_prompts":
-            return parse_bool(key, value)
-        return parse_list(key, value)  # tag, category
 
     # -- the walk ----------------------------------------------------------------------------
 
@@ -470,7 +253,7 @@ class _Parser:
         front = split_frontmatter(self.lines)
         if front is not None and front.problem is not None:
             self.error(front.problem.line, front.problem)
-        self.options = self.file_options(front)
+        self.options = file_options(front, self.defaults, self.problems)
         start = front.end if front is not None else 0
         source = "\n" * start + "".join(line + "\n" for line in self.lines[start:])
         tokens = _block_parser().parse(source)
@@ -616,9 +399,9 @@ class _Parser:
                     )
 
         name_value = attrs.get("name")
-        explicit = name_value is not None and _text(name_value) != ""
+        explicit = name_value is not None and text_of(name_value) != ""
         if explicit:
-            base = _text(name_value)
+            base = text_of(name_value)
         elif role == "console":
             base = generate([c.source for c in commands])
         else:
@@ -722,7 +505,7 @@ class _Parser:
         ):
             return "script", shebang
         name = attrs.get("name")
-        if runme_style or (name is not None and _text(name) != ""):
+        if runme_style or (name is not None and text_of(name) != ""):
             if language in _INTERPRETERS:
                 return "script", _INTERPRETERS[language]
             if language in _TYPESCRIPT:
@@ -745,7 +528,7 @@ class _Parser:
     ) -> Optional[str]:
         if key not in attrs:
             return None
-        value = _text(attrs[key]).strip().lower()
+        value = text_of(attrs[key]).strip().lower()
         if value not in choices:
             problem = Invalid(
                 f"{key} must be " + " or ".join(choices) + f", not {attrs[key]!r}",
@@ -763,13 +546,13 @@ class _Parser:
                 if key == "timeout":
                     values["timeout"] = parse_timeout(value)
                 elif key == "cwd":
-                    values["cwd"] = _text(value)
+                    values["cwd"] = text_of(value)
                 elif key == "exit":
                     values["exit"] = ExitSpec(parse_exit(value))
                 elif key == "skip":
-                    values["skip"] = _reason(value, "skip attribute")
+                    values["skip"] = parse_reason(value, "skip attribute")
                 elif key == "xfail":
-                    values["xfail"] = _reason(value, "xfail attribute")
+                    values["xfail"] = parse_reason(value, "xfail attribute")
                 elif key == "requires":
                     values["requires"] = parse_list(key, value)
                 elif key == "platform":
@@ -778,13 +561,13 @@ class _Parser:
                     field_name = "exclude_from_run_all" if key == "excludeFromRunAll" else key
                     values[field_name] = parse_bool(key, value)
                 elif key == "ready":
-                    values["ready"] = parse_regex(key, _text(value))
+                    values["ready"] = parse_regex(key, text_of(value))
                 elif key == "stdin":
-                    values["stdin"] = decode_escapes(_text(value))
+                    values["stdin"] = decode_escapes(text_of(value))
                 elif key == "answers":
                     values["answers"] = tuple(Answer(e, s) for e, s in parse_answers(value))
                 elif key == "promptEnv":
-                    mode = _PROMPT_ENV.get(_text(value).strip().lower())
+                    mode = _PROMPT_ENV.get(text_of(value).strip().lower())
                     if mode is None:
                         self.notice(
                             origins[key],
@@ -800,7 +583,7 @@ class _Parser:
         # it (``runme run --tag doc-tag`` leaves out a cell tagged otherwise).
         if tags:
             where = origins.get("tag", origins.get("category", 0))
-            values["tags"] = self._marker_names(tags, where)
+            values["tags"] = self.problems.marker_names(tags, where)
         else:
             values["tags"] = self.options.tags
         values.setdefault("timeout", self.options.timeout)
@@ -855,84 +638,6 @@ class _Parser:
         return Cell(index=index, **draft.fields)
 
 
-# Byte order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one).
-_WIDE_BOMS = (
-    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)", "UTF-32"),
-    (b"\xff\xfe", "UTF-16 (little-endian)", "UTF-16"),
-    (b"\xfe\xff", "UTF-16 (big-endian)", "UTF-16"),
-)
-# Without a mark, where the NUL bytes of mostly-ASCII text sit in each code unit.
-_WIDE_PATTERNS = (
-    (4, (1, 2, 3), 0, "UTF-32 (little-endian)", "UTF-32LE"),
-    (4, (0, 1, 2), 3, "UTF-32 (big-endian)", "UTF-32BE"),
-    (2, (1,), 0, "UTF-16 (little-endian)", "UTF-16LE"),
-    (2, (0,), 1, "UTF-16 (big-endian)", "UTF-16BE"),
-)
-
-
-def _wide_encoding(data: bytes) -> Optional[Tuple[str, str]]:
-    """(what a person calls it, iconv's name) when ``data`` is UTF-16 or UTF-32 text.
-
-    Editors on Windows save "Unicode" as UTF-16; without this it would read as a binary file.
-    The check without a byte order mark wants 90% of the code units in the first 4 KiB to be
-    ASCII-shaped, so a binary file with many NULs is not mistaken for text.
-    """
-    for bom, name, iconv in _WIDE_BOMS:
-        if data.startswith(bom):
-            return name, iconv
-    for size, zeros, text, name, iconv in _WIDE_PATTERNS:
-        sample = data[: 4096 - 4096 % size]
-        units = len(sample) // size
-        if units < 2 or len(data) % size:
-            continue
-        shaped = sum(
-            1
-            for start in range(0, units * size, size)
-            if sample[start + text] != 0 and all(sample[start + z] == 0 for z in zeros)
-        )
-        if shaped >= 0.9 * units:
-            return name, iconv
-    return None
-
-
-def read(path: str, defaults: Defaults = _DEFAULTS) -> Document:
-    """Read and parse ``path``; undecodable or binary files raise RunbookError."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    wide = _wide_encoding(data)
-    if wide is not None:
-        name, iconv = wide
-        base = shlex.quote(os.path.basename(path))
-        raise RunbookError(
-            path,
-            0,
-            f"{name} text, not UTF-8",
-            f"convert it: iconv -f {iconv} -t UTF-8 {base} > {base}.utf8 && mv {base}.utf8 {base}",
-        )
-    nul = data.find(b"\0")
-    if nul >= 0:
-        raise RunbookError(
-            path,
-            data.count(b"\n", 0, nul),
-            "binary file (it contains a NUL byte), not Markdown text",
-            "leave binary files out of runbook_patterns, or rename the file",
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RunbookError(
-            path,
-            data.count(b"\n", 0, exc.start),
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            "save the file as UTF-8",
-        ) from None
-    return parse(text, path, defaults)
-
-
-def parse(text: str, path: str = "<string>", defaults: Defaults = _DEFAULTS) -> Document:
-    """Parse Markdown ``text``; malformed input raises RunbookError (file:line + fix)."""
-    bom = text.startswith("\ufeff")
-    if bom:
-        text = text[1:]
+def parse_text(text: str, path: str, defaults: Defaults, bom: bool) -> Document:
+    """Parse Markdown ``text`` (without its byte order mark); problems raise RunbookError."""
     return _Parser(text, path, defaults).run(text, bom)
