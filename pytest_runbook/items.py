@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Opti
 import pytest
 
 from . import report
-from .document import Cell, Document, read
+from .document import Cell, Document, Notice, read
 from .errors import RunbookError
 from .runner import CellSkipped, FileRun, RunError, RunSettings, on_platform
 from .settings import SETTINGS_KEY, Settings
@@ -80,14 +80,10 @@ class RunbookFile(pytest.Module):
             self.document = read(str(self.path), settings.defaults)
         except RunbookError as error:
             error.path = self.display_path
+            # Warnings found beside the errors (InvalidDocument) are listed in the error too.
+            self._warn(getattr(error, "notices", ()))
             raise self.CollectError(str(error)) from None
-        for notice in self.document.notices:
-            warnings.warn_explicit(
-                RunbookWarning(notice.message),
-                category=RunbookWarning,
-                filename=self.display_path,
-                lineno=notice.line + 1,
-            )
+        self._warn(self.document.notices)
         if not self.document.options.enabled:
             return []
         missing_shell = self.file_run.missing_shell()
@@ -98,6 +94,15 @@ class RunbookFile(pytest.Module):
             for cell in self.document.cells
         }
         return list(self.cell_items.values())
+
+    def _warn(self, notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            warnings.warn_explicit(
+                RunbookWarning(notice.message),
+                category=RunbookWarning,
+                filename=self.display_path,
+                lineno=notice.line + 1,
+            )
 
     @property
     def display_path(self) -> str:

@@ -12,6 +12,7 @@ room for the ones after it) and keeps 100,000-line outputs well under a second.
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
@@ -50,13 +51,16 @@ class Mismatch:
         aligns them: ``(True, expected line as written)`` where a line (a wildcard, a regex,
         ``...``) still matched, ``(False, actual line)`` for output nothing matched.
 
-        Exact mode only (None for ``contains``): what update mode writes instead of the whole
-        output, so wildcards that still hold survive, as ``cram -i`` keeps them.
+        What update mode writes instead of the whole output, so wildcards that still hold
+        survive, as ``cram -i`` keeps them. For ``contains`` the block stays a selection: each
+        expected line no output line matched is replaced by the most similar output line in
+        its place (between the lines matched before and after it), or dropped when there is
+        no output line there.
         """
-        if self.mode != "exact":
-            return None
         lines = _compile_block(self.expected, _Substituter(dict(self.substitutions)))
         actual = list(self.actual)
+        if self.mode == "contains":
+            return _merge_contains(_align_contains(lines, actual), lines, actual)
         merged: List[Tuple[bool, str]] = []
         for tag, i, j, count in _align_exact(lines, actual):
             if tag == "=":
@@ -724,6 +728,51 @@ def _align_contains(lines: List[_Line], actual: List[str]) -> List[_Op]:
     for p in pending:
         ops.add("." if p.dots else "-", p.index, len(actual), 0 if p.dots else 1)
     return ops.ops
+
+
+_SIMILAR_CANDIDATES = 2000  # output lines compared with one stale line of a contains block
+
+
+def _merge_contains(
+    ops: List[_Op], lines: List[_Line], actual: List[str]
+) -> List[Tuple[bool, str]]:
+    merged: List[Tuple[bool, str]] = []
+    pending: List[_Line] = []
+    after = 0  # first output line after the last match
+
+    def settle(lo: int, hi: int) -> None:
+        for line in pending:
+            if line.dots:
+                merged.append((True, line.text))
+                continue
+            best = _most_similar(line.text, actual, lo, hi)
+            if best >= 0:
+                merged.append((False, actual[best]))
+                lo = best + 1
+        pending.clear()
+
+    for tag, i, j, count in ops:
+        if tag in "-.":
+            pending.extend(lines[i + k] for k in range(max(count, 1)))
+        elif tag == "=":
+            settle(after, j)
+            merged.extend((True, lines[i + k].text) for k in range(count))
+            after = j + count
+    settle(after, len(actual))
+    return merged
+
+
+def _most_similar(text: str, actual: List[str], lo: int, hi: int) -> int:
+    """The index of the output line in ``actual[lo:hi]`` most like ``text`` (-1: none)."""
+    best, best_ratio = -1, -1.0
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(text)
+    for j in range(lo, min(hi, lo + _SIMILAR_CANDIDATES)):
+        matcher.set_seq1(actual[j])
+        ratio = matcher.ratio()
+        if ratio > best_ratio:
+            best, best_ratio = j, ratio
+    return best
 
 
 # --- rendering ------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .defaults import Defaults
+from .document.names import NameCounter, generate
 from .errors import RunbookError
 from .model import Block, Cell, CellOptions, Document, ExitSpec, Expected, FileOptions
-from .names import NameCounter, generate
 
 __all__ = ["NotebookUnavailable", "output_text", "read_notebook", "write_outputs"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
-from .model import Cell, Result
+from .model import Answer, Cell, Result
 
 if TYPE_CHECKING:
     from .verdict import Failure
@@ -44,6 +44,16 @@ def status_line(result: Result, expected_exit: str) -> str:
     if expected_exit != "0":
         text += f" (expected {expected_exit})"
     return f"{text} · duration: {result.duration:.2f} s"
+
+
+def answers_note(answers: Sequence[Answer]) -> str:
+    """What a cell's scripted answers type, so a failure shows what went in at which prompt."""
+    if not answers:
+        return ""
+    # The regex as written (a repr would double its backslashes); the text as Python shows it,
+    # so spaces and escapes are visible.
+    pairs = ", ".join(f"/{a.expect}/ -> {a.send!r}" for a in answers)
+    return f"Answers (prompt regex -> text typed with Enter, in order): {pairs}"
 
 
 def _failure_text(

@@ -104,6 +104,7 @@ class _Edit:
     lines: Tuple[str, ...]  # new lines, container prefix included, without line endings
     fence_lines: Tuple[int, ...] = ()  # opening and closing fence lines to grow to ``fence``
     fence: str = ""
+    added: bool = False  # a new output block (``--runbook-update=new``), not a rewritten one
 
 
 def _fence_for(lines: Sequence[str], fence: str) -> str:
@@ -149,7 +150,8 @@ class Rewriter:
         self._docs: Dict[str, Document] = {}
         # One edit per place: an item run twice (reruns) replaces its earlier edit.
         self._edits: Dict[str, Dict[Tuple[int, int], _Edit]] = {}
-        self._outputs = 0
+        self._outputs = 0  # output blocks rewritten
+        self._added = 0  # output blocks inserted
         self._written: List[str] = []
         self._skipped: List[str] = []
 
@@ -183,7 +185,7 @@ class Rewriter:
         body = [prefix.rstrip(), prefix + fence + "output"]
         body += [_prefixed(prefix, line) for line in lines]
         body.append(prefix + fence)
-        self._add(doc, _Edit(end + 1, end + 1, tuple(body)))
+        self._add(doc, _Edit(end + 1, end + 1, tuple(body), added=True))
         return True
 
     def _add(self, doc: Document, edit: _Edit) -> None:
@@ -206,29 +208,39 @@ class Rewriter:
             if new != doc.text:
                 _write_atomically(path, (_BOM if doc.bom else "") + new)
                 self._written.append(path)
-                self._outputs += len(edits)
+                added = sum(1 for edit in edits.values() if edit.added)
+                self._added += added
+                self._outputs += len(edits) - added
         self._edits.clear()
 
     def summary_counts(self) -> Dict[str, Union[int, List[str]]]:
-        return {"outputs": self._outputs, "files": list(self._written), "skipped": self._skipped}
+        return {
+            "outputs": self._outputs,
+            "added": self._added,
+            "files": list(self._written),
+            "skipped": self._skipped,
+        }
 
     def add_counts(self, counts: Dict[str, Union[int, List[str]]]) -> None:
-        outputs = counts.get("outputs", 0)
+        outputs, added = counts.get("outputs", 0), counts.get("added", 0)
         self._outputs += outputs if isinstance(outputs, int) else 0
+        self._added += added if isinstance(added, int) else 0
         for key, target in (("files", self._written), ("skipped", self._skipped)):
             value = counts.get(key, [])
             if isinstance(value, list):
                 target.extend(value)
 
     def summary_line(self, update: Optional[str] = "changed") -> str:
-        """E.g. "runbook: 4 outputs updated in 1 file"; "" when there is nothing to say."""
-        if not self._outputs and not self._skipped:
+        """E.g. "runbook: 4 outputs updated and 1 added in 1 file"; "" when nothing to say."""
+        if not self._outputs and not self._added and not self._skipped:
             return "runbook: no outputs needed updating" if update else ""
         files = len(self._written)
-        text = (
-            f"runbook: {self._outputs} output{'s' if self._outputs != 1 else ''} updated "
-            f"in {files} file{'s' if files != 1 else ''}"
-        )
+        done = []
+        if self._outputs or not self._added:
+            done.append(f"{self._outputs} output{'s' if self._outputs != 1 else ''} updated")
+        if self._added:
+            done.append(f"{self._added} output block{'s' if self._added != 1 else ''} added")
+        text = f"runbook: {' and '.join(done)} in {files} file{'s' if files != 1 else ''}"
         if self._skipped:
             text += f"; {len(self._skipped)} file(s) changed during the run and were not written: "
             text += ", ".join(self._skipped)

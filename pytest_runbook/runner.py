@@ -493,9 +493,7 @@ class FileRun:
             on_output=on_output,
         )
 
-    def _shell_state(
-        self, cwd: Optional[str]
-    ) -> Tuple[Optional[str], Optional[Dict[str, str]]]:
+    def _shell_state(self, cwd: Optional[str]) -> Tuple[Optional[str], Optional[Dict[str, str]]]:
         """The shell session's directory and exported environment, for a session that
         follows it (a Python cell after ``cd build; export MODE=x``); one round trip, and
         only when a shell cell ran since the last time."""

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
-from . import doctests
+from . import doctests, report
 from .languages import UnknownLanguage, language_of
 from .matching import Mismatch, check
 from .model import Block, Cell, Command, ExitSpec, Result
@@ -305,7 +305,7 @@ class _Judging:
     ) -> Failure:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
-        notes = [result.note, self.background_log]
+        notes = [result.note, report.answers_note(cell.options.answers), self.background_log]
         source = command.source if command is not None else cell.source
         failed_status = bool(result.status) and not exit_spec.accepts(result.status or 0)
         if failed_status and _PIPE.search(source) and _under_pipefail(cell):

@@ -115,6 +115,28 @@ ERRORS: List[Any] = [
         id="latin-1",
     ),
     pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-16"),
+        [
+            "doc.md:1: UTF-16 (little-endian) text, not UTF-8",
+            "  fix: convert it: iconv -f UTF-16 -t UTF-8 doc.md > doc.md.utf8 "
+            "&& mv doc.md.utf8 doc.md",
+        ],
+        id="utf-16-with-bom",
+    ),
+    pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-16-be"),
+        ["doc.md:1: UTF-16 (big-endian) text, not UTF-8", "  fix: *iconv -f UTF-16BE -t UTF-8 *"],
+        id="utf-16-be-without-bom",
+    ),
+    pytest.param(
+        "# T\n\n```sh\necho hi\n```\n".encode("utf-32-le"),
+        [
+            "doc.md:1: UTF-32 (little-endian) text, not UTF-8",
+            "  fix: *iconv -f UTF-32LE -t UTF-8 *",
+        ],
+        id="utf-32-le-without-bom",
+    ),
+    pytest.param(
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
         [
             "doc.md:3: binary file (it contains a NUL byte), not Markdown text",
@@ -144,6 +166,36 @@ def test_collection_error_names_file_line_and_fix(
     result.stdout.fnmatch_lines(["*ERROR collecting doc.md*", *wanted])
     # update mode, the one mode that writes Markdown, leaves a bad file alone too
     run(pytester, data, "--runbook-update=new").assert_outcomes(errors=1)
+
+
+def test_every_problem_of_a_file_is_reported_at_once(pytester: pytest.Pytester) -> None:
+    data = md(
+        "---\non-failure: maybe\n---\n\n"  # line 2: an error
+        "```sh {name=a tiemout=3}\necho a\n```\n\n"  # line 5: a typo, only a warning
+        "```sh {name=b timeout=soon}\necho b\n```\n"  # line 9
+        "```output\nb\n```\n\n"
+        "<!-- runbook: {name: [bad -->\n```sh\necho c\n```\n\n"  # line 16
+        "```console\n$ false\n[256]\n```\n"  # line 23
+    )
+    result = run(pytester, data)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting doc.md*",
+            "doc.md: 4 errors and 1 warning; nothing in the file runs until the errors are fixed",
+            "doc.md:2: on-failure must be continue or stop, not 'maybe'",
+            "  fix: write on-failure: continue",
+            "doc.md:5: warning: unknown attribute 'tiemout' (did you mean 'timeout'?); *",
+            "doc.md:9: timeout must be a number of seconds such as 30 or 2m, not 'soon'",
+            "  fix: write timeout=30 (seconds), timeout=2m or timeout=1h",
+            "doc.md:16: invalid YAML in the runbook directive: *",
+            "  fix: *",
+            "doc.md:23: exit status [256] is out of range",
+            "  fix: write a status from [0] to [255]",
+        ]
+    )
+    # the warning is still a warning, at its line
+    result.stdout.fnmatch_lines(["*doc.md:5: RunbookWarning: unknown attribute 'tiemout'*"])
 
 
 def test_unknown_interpreter_skips_naming_it(pytester: pytest.Pytester) -> None:

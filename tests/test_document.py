@@ -21,7 +21,8 @@ from pytest_runbook.document import (
     parse,
     read,
 )
-from pytest_runbook.names import generate
+from pytest_runbook.document.names import generate
+from pytest_runbook.document.validate import InvalidDocument
 
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme"
 DEFAULTS = Defaults()
@@ -553,6 +554,31 @@ def test_multiline_directive_in_a_list() -> None:
     assert cell.options.answers == (Answer("Continue\\? \\[y/N\\]", "y"),)
 
 
+def test_directive_answers_and_lists_keep_scalars_as_written() -> None:
+    cell = one(
+        """
+        <!-- runbook:
+        answers:
+          - {expect: "a", send: yes}
+          - {expect: 10, send: 0123}
+          - {expect: c, send: 1.10}
+          - {expect: d, send: off}
+        tag: [v1.10, 2.0]
+        -->
+        ```sh
+        read x
+        ```
+        """
+    )
+    assert cell.options.answers == (
+        Answer("a", "yes"),
+        Answer("10", "0123"),
+        Answer("c", "1.10"),
+        Answer("d", "off"),
+    )
+    assert cell.options.tags == ("v1.10", "2.0")
+
+
 def test_html_style_quotes_bare_keys_and_escapes() -> None:
     cell = one(
         "```sh { name=flaky xfail skip=\"not today\" stdin='a b\\n\\x41\\u00e9' "
@@ -1005,6 +1031,8 @@ def test_empty_frontmatter() -> None:
         ("---\nshell: ''\n---\n", 1, "shell is empty"),
         ("---\nskipPrompts: sometimes\n---\n", 1, "skipPrompts must be true or false"),
         ("---\nx: 1\nrunbook:\n  timeout: -1\n---\n", 3, "timeout must be a number"),
+        ("---\ntitle: x\nhome: ~/work\n---\n", 2, "home must be tmp (a fresh, empty HOME"),
+        ("---\nrunbook:\n  home: yes\n---\n", 2, "home must be tmp"),
     ],
 )
 def test_frontmatter_errors(text: str, line: int, message: str) -> None:
@@ -1012,6 +1040,49 @@ def test_frontmatter_errors(text: str, line: int, message: str) -> None:
     assert (err.line, err.path) == (line, "t.md")
     assert err.message.startswith(message), err.message
     assert err.hint
+
+
+def test_every_problem_is_collected_not_only_the_first() -> None:
+    err = error(
+        """
+        ---
+        title: [unclosed
+        ---
+        ```sh {name=a timeout=soon exit=often tiemout=3}
+        echo a
+        ```
+        ```sh {name="b}
+        echo b
+        ```
+        ```sh {"name": }
+        echo c
+        ```
+        """
+    )
+    assert isinstance(err, InvalidDocument)
+    assert [(p.line, p.message.split(":")[0]) for p in err.errors] == [
+        (2, "invalid YAML frontmatter"),
+        (3, "timeout must be a number of seconds such as 30 or 2m, not 'soon'"),
+        (3, "exit must be a status 0-255, 'any' or 'nonzero', not 'often'"),
+        (6, "unbalanced \" quote in attribute 'name'"),
+        (9, 'invalid JSON attributes {"name"'),
+    ]
+    assert [(n.line, n.message[:27]) for n in err.notices] == [(3, "unknown attribute 'tiemout'")]
+    # the first error is the RunbookError's own: code that reads one error keeps working
+    assert (err.line, err.message) == (err.errors[0].line, err.errors[0].message)
+    text = str(err).splitlines()
+    assert text[0] == (
+        "t.md: 5 errors and 1 warning; nothing in the file runs until the errors are fixed"
+    )
+    assert text[1] == "t.md:3: invalid YAML frontmatter: " + err.errors[0].message.split(": ", 1)[1]
+
+
+def test_one_error_alone_reads_as_before() -> None:
+    err = error("```sh {timeout=soon}\necho\n```\n")
+    assert str(err) == (
+        "t.md:1: timeout must be a number of seconds such as 30 or 2m, not 'soon'\n"
+        "  fix: write timeout=30 (seconds), timeout=2m or timeout=1h"
+    )
 
 
 def test_frontmatter_error_hints_use_yaml_syntax() -> None:
@@ -1182,6 +1253,19 @@ def test_a_frontmatter_key_close_to_ours_is_a_notice() -> None:
     assert any("'evn'" in m and "'env'" in m for _, m in messages)
     assert any("'runbook.timout' (did you mean 'timeout'?)" in m for _, m in messages)
     assert not any("title" in m or "sidebar" in m or "'tags'" in m for _, m in messages)
+
+
+def test_frontmatter_home_tmp_and_its_near_misses() -> None:
+    assert doc("---\nhome: tmp\n---\n```sh\necho\n```\n").options.home == "tmp"
+    assert doc("---\nrunbook: {home: TMP}\n---\n```sh\necho\n```\n").options.home == "tmp"
+    assert doc("```sh\necho\n```\n").options.home is None  # the ini setting decides
+    document = doc("---\ntitle: x\nhoem: tmp\nrunbook: {hom: tmp}\n---\n```sh\necho\n```\n")
+    messages = [(n.line, n.message) for n in document.notices]
+    assert (2, "frontmatter key 'hoem' is not one pytest-runbook reads; did you mean 'home'?") in (
+        messages
+    )
+    assert any("'runbook.hom' (did you mean 'home'?); known keys: " in m for _, m in messages)
+    assert document.options.home is None
 
 
 def test_tags_named_like_pytest_marks_or_expression_words_are_renamed() -> None:

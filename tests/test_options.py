@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_runbook.attributes import Invalid, parse_timeout
+from pytest_runbook.document.attributes import Invalid, parse_timeout
 from pytest_runbook.options import (
     OptionError,
     parse_choice,

@@ -303,6 +303,47 @@ def test_update_stops_a_block_it_may_not_record(pytester: pytest.Pytester) -> No
     assert path.read_bytes() == before
 
 
+def test_match_contains_keeps_its_selection_and_replaces_only_stale_lines(
+    pytester: pytest.Pytester,
+) -> None:
+    source = md(
+        """
+        |```sh {name=server}
+        |printf 'booting\\nServer v1.3 on port 8080\\nworkers: 4\\nready in 12ms\\nbye\\n'
+        |```
+        |
+        |```output {match=contains}
+        |Server v1.2 on port 8080
+        |ready in [..]
+        |removed line
+        |```
+        """
+    )
+    path = write(pytester, source)
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file"])
+    # Each stale line becomes the most similar output line in its place (between the lines
+    # matched before and after it); the wildcard line that still matches stays as written, and
+    # the output the block never selected is not added.
+    assert path.read_bytes() == source.replace(
+        b"Server v1.2 on port 8080\nready in [..]\nremoved line\n",
+        b"Server v1.3 on port 8080\nready in [..]\nbye\n",
+    )
+    assert_second_run_clean(pytester, path, passed=1)
+
+
+def test_merge_of_a_contains_block() -> None:
+    def merged(expected: List[str], actual: str) -> Optional[List[str]]:
+        return rewrite.expected_for(actual, {}, mode="contains", previous=expected)
+
+    assert merged(["v1.2 ok", "[..]done"], "start\nv1.3 ok\nall done\n") == ["v1.3 ok", "[..]done"]
+    assert merged(["a", "gone", "c"], "a\nc\n") == ["a", "c"]  # nothing between a and c
+    assert merged(["a", "...", "zz"], "a\nb\nc\n") == ["a", "...", "b"]
+    # output lines written as they are read back: escaped where they would be wildcards
+    assert merged(["x"], "...\n") == ["\\.\\.\\. (re)"]
+
+
 def test_update_new_inserts_output_blocks_where_cells_printed(pytester: pytest.Pytester) -> None:
     source = md(
         """
@@ -326,7 +367,7 @@ def test_update_new_inserts_output_blocks_where_cells_printed(pytester: pytest.P
     assert path.read_bytes() == source  # plain update mode adds nothing
     result = pytester.runpytest("doc.md", "--runbook-update=new", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["runbook: 2 outputs updated in 1 file"])
+    result.stdout.fnmatch_lines(["runbook: 2 output blocks added in 1 file"])
     assert path.read_bytes() == md(
         """
         |```sh {name=prints}
@@ -422,7 +463,7 @@ def test_list_items_and_blockquotes_keep_their_prefixes(pytester: pytest.Pyteste
     )
     result = pytester.runpytest("doc.md", "--runbook-update=new", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["runbook: 5 outputs updated in 1 file"])
+    result.stdout.fnmatch_lines(["runbook: 3 outputs updated and 2 output blocks added in 1 file"])
     assert path.read_bytes() == md(
         """
         |1. Step one:

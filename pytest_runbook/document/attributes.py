@@ -8,6 +8,7 @@ file and line, because only it knows which line a value came from.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shlex
@@ -16,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from .options import OptionError, parse_duration
+from ..options import OptionError, parse_duration
 
 # libyaml's safe loader when present: same results, several times faster.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -45,6 +46,7 @@ TextLoader.add_constructor(_KEEP_TAGS[0], lambda loader, node: YamlNull(node.val
 __all__ = [
     "Directive",
     "Invalid",
+    "as_written",
     "decode_escapes",
     "parse_answers",
     "parse_bool",
@@ -53,11 +55,13 @@ __all__ = [
     "parse_info_attributes",
     "parse_list",
     "parse_platforms",
+    "parse_reason",
     "parse_regex",
     "parse_timeout",
     "parse_words",
     "runme_attributes",
     "split_info",
+    "text_of",
 ]
 
 
@@ -254,14 +258,61 @@ def parse_directive(content: str) -> Optional[Directive]:
             _DIRECTIVE_HINT,
             offset,
         )
-    if any(isinstance(v, (bool, int, float)) for v in values.values()):
-        # `name: 1.10` is the name "1.10", as `name=1.10` in an info string: a value YAML
-        # typed is read back as written (attribute values are text, parsed per key).
-        written = yaml.load(textwrap.dedent(body), Loader=TextLoader)
-        for key, value in values.items():
-            if isinstance(value, (bool, int, float)) and isinstance(written.get(key), str):
-                values[key] = str(written[key])
+    if _has_typed_scalar(values):
+        # `name: 1.10` is the name "1.10", as `name=1.10` in an info string, and an answer's
+        # `send: yes` types "yes", not "true": a value YAML typed is read back as written
+        # (attribute values are text, parsed per key), nested ones included.
+        values = as_written(values, yaml.load(textwrap.dedent(body), Loader=TextLoader))
     return Directive({str(k): v for k, v in values.items() if v is not None}, offset, closed)
+
+
+def _has_typed_scalar(value: Any) -> bool:
+    if isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, dict):
+        return any(_has_typed_scalar(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_typed_scalar(v) for v in value)
+    return False
+
+
+def as_written(typed: Any, written: Any) -> Any:
+    """``typed`` (a YAML load) with each bool/int/float replaced by its source text.
+
+    ``written`` is the same YAML read with ``TextLoader``; where the two shapes differ (they
+    never should) the typed value is kept.
+    """
+    if isinstance(typed, (bool, int, float)) and isinstance(written, str):
+        return str(written)
+    if isinstance(typed, dict) and isinstance(written, dict):
+        texts = {str(k): v for k, v in written.items()}
+        return {k: as_written(v, texts.get(str(k))) for k, v in typed.items()}
+    if isinstance(typed, list) and isinstance(written, list) and len(typed) == len(written):
+        return [as_written(t, w) for t, w in zip(typed, written)]
+    return typed
+
+
+def text_of(value: Any) -> str:
+    """A scalar value as text, the way the file wrote it (``true``, TOML dates)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime.date, datetime.time)):  # TOML dates, as TOML writes them
+        return value.isoformat()
+    return str(value)
+
+
+def parse_reason(value: Any, default: str) -> Optional[str]:
+    """``skip``/``xfail``: bare or true -> a default reason, false -> None, text -> reason."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return default
+    text = text_of(value).strip()
+    if text.lower() in ("false", "0", "no", "off"):
+        return None
+    if text.lower() in ("", "true", "1", "yes", "on"):
+        return default
+    return text
 
 
 # -- value types ---------------------------------------------------------------------------

@@ -1,0 +1,349 @@
+"""Frontmatter at the top of a runbook: YAML (``---``), TOML (``+++``) or a bare JSON object.
+
+Frontmatter is not Markdown, so it is cut off before markdown-it sees the text (the parser
+blanks those lines to keep line numbers). The three formats are the ones Runme reads.
+``file_options`` turns the mapping into the file's ``FileOptions`` over the ini defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+
+from ..defaults import Defaults
+from ..model import FileOptions
+from .attributes import (
+    _YAML_LOADER,
+    Invalid,
+    TextLoader,
+    YamlNull,
+    parse_bool,
+    parse_list,
+    parse_reason,
+    parse_timeout,
+    parse_words,
+    text_of,
+)
+from .validate import Problems
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on old Pythons only
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+# Values that become strings for the shell. YAML 1.1 would turn `1.10` into 1.1 and `yes`
+# into True; Runme's Go YAML decodes them into strings as written, and so do we.
+_TEXT_KEYS = ("env", "substitutions")
+
+__all__ = ["FILE_KEYS", "Frontmatter", "file_options", "split_frontmatter"]
+
+
+class Frontmatter:
+    """The parsed mapping, its format and the lines it occupies (0 .. end, exclusive).
+
+    Frontmatter that does not parse still has its lines (``meta`` is empty, ``problem`` says
+    what is wrong), so the rest of the file is read as usual and its problems reported too.
+    """
+
+    def __init__(
+        self,
+        meta: Dict[str, Any],
+        fmt: str,
+        end: int,
+        lines: List[str],
+        problem: Optional[Invalid] = None,
+    ) -> None:
+        self.meta = meta
+        self.format = fmt
+        self.end = end
+        self._lines = lines
+        self.problem = problem
+
+    def line_of(self, key: str) -> int:
+        """Best-effort line of ``key`` so a bad value is reported where it is written."""
+        pattern = re.compile(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*[:=]")
+        for index, line in enumerate(self._lines[: self.end]):
+            if pattern.match(line):
+                return index
+        return 0
+
+
+_HINT = {
+    "yaml": "fix the YAML between the '---' lines (key: value, one per line)",
+    "toml": "fix the TOML between the '+++' lines (key = value)",
+    "json": "fix the JSON object at the top of the file",
+}
+
+
+def _mapping(value: Any, fmt: str, line: int) -> Dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(
+            f"frontmatter must be a mapping of keys to values, not {type(value).__name__}",
+            _HINT[fmt],
+            line,
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _keep_text(value: Any, body: str) -> None:
+    """Put the as-written text of the ``env`` and ``substitutions`` mappings into ``value``.
+
+    Top level and under ``runbook:``. Only a mapping replaces a mapping, so a wrong shape
+    (``env: [a]``) is still reported as typed.
+    """
+    targets = [value] if isinstance(value, dict) else []
+    if targets and isinstance(value.get("runbook"), dict):
+        targets.append(value["runbook"])
+    if not any(isinstance(t.get(k), dict) for t in targets for k in _TEXT_KEYS):
+        return
+    try:
+        text = yaml.load(body, Loader=TextLoader)
+    except (yaml.YAMLError, RecursionError):  # pragma: no cover - the typed load passed
+        return
+    sources = [text] if isinstance(text, dict) else []
+    if sources and isinstance(text.get("runbook"), dict):
+        sources.append(text["runbook"])
+    for target, source in zip(targets, sources):
+        for key in _TEXT_KEYS:
+            if isinstance(target.get(key), dict) and isinstance(source.get(key), dict):
+                target[key] = {
+                    str(k): None if isinstance(v, YamlNull) else v for k, v in source[key].items()
+                }
+
+
+def _closing(lines: List[str], marker: str) -> Optional[int]:
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == marker:
+            return index
+    return None
+
+
+def _json_end(text: str) -> Optional[int]:
+    """Offset just past the object that starts at 0 (Runme's brace counting), or None."""
+    level, in_quote, pos = 0, False, 0
+    while pos < len(text):
+        char = text[pos]
+        if char == "\\":
+            pos += 1
+        elif char == '"':
+            in_quote = not in_quote
+        elif not in_quote and char == "{":
+            level += 1
+        elif not in_quote and char == "}":
+            level -= 1
+            if level == 0:
+                return pos + 1
+        pos += 1
+    return None
+
+
+def split_frontmatter(lines: List[str]) -> Optional[Frontmatter]:
+    """Find and parse frontmatter at line 0 of ``lines`` (no line endings); None if absent."""
+    if not lines:
+        return None
+    first = lines[0].rstrip()
+    if first in ("---", "+++"):
+        end = _closing(lines, first)
+        if end is None:
+            return None  # a thematic break, not frontmatter
+    elif first.startswith("{"):
+        text = "\n".join(lines)
+        stop = _json_end(text)
+        if stop is None or text[1:stop].lstrip()[:1] not in ('"', "}"):
+            return None  # e.g. a Liquid/Jinja tag at the top, not a JSON object
+        end = text.count("\n", 0, stop)
+        line_end = text.find("\n", stop)
+        if text[stop : len(text) if line_end < 0 else line_end].strip():
+            return None  # text after the closing brace: not a frontmatter object
+    else:
+        return None
+    fmt = {"---": "yaml", "+++": "toml"}.get(first, "json")
+    try:
+        meta = _mapping(_load(fmt, lines, end), fmt, 0)
+    except Invalid as problem:
+        return Frontmatter({}, fmt, end + 1, lines, problem)
+    return Frontmatter(meta, fmt, end + 1, lines)
+
+
+def _load(fmt: str, lines: List[str], end: int) -> Any:
+    """The frontmatter's value; ``end`` is its last line (the closing marker or brace)."""
+    if fmt == "json":
+        text = "\n".join(lines)
+        try:
+            return json.loads(text[: _json_end(text)])
+        except (ValueError, RecursionError) as exc:
+            line = getattr(exc, "lineno", 1) - 1
+            raise Invalid(f"invalid JSON frontmatter: {exc}", _HINT["json"], line) from None
+    body = "".join(line + "\n" for line in lines[1:end])
+    if fmt == "toml":
+        try:
+            return tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"line (\d+)", str(exc))
+            line = int(found.group(1)) if found else end  # "at end of document"
+            raise Invalid(f"invalid TOML frontmatter: {exc}", _HINT[fmt], line) from None
+        except RecursionError:
+            raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+    try:
+        value = yaml.load(body, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = 1 + mark.line if mark is not None else 0
+        raise Invalid(f"invalid YAML frontmatter: {problem}", _HINT[fmt], line) from None
+    except RecursionError:
+        raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+    _keep_text(value, body)
+    return value
+
+
+FILE_KEYS = {
+    "shell": "shell",
+    "cwd": "cwd",
+    "home": "home",
+    "env": "env",
+    "timeout": "timeout",
+    "on-failure": "on_failure",
+    "on_failure": "on_failure",
+    "substitutions": "substitutions",
+    "fixtures": "fixtures",
+    "bare-fences": "bare_fences",
+    "bare_fences": "bare_fences",
+    "skipPrompts": "skip_prompts",
+    "skip-prompts": "skip_prompts",
+    "skip_prompts": "skip_prompts",
+    "tag": "tag",
+    "category": "category",
+}
+_RUNBOOK_ONLY_KEYS = frozenset({"skip", "enabled"})
+# Frontmatter keys of Runme and of documentation sites that merely look like ours.
+_OTHER_TOOLS_KEYS = frozenset({"runbook", "runme", "tags", "categories"})
+
+
+def file_options(
+    front: Optional[Frontmatter], defaults: Defaults, problems: Problems
+) -> FileOptions:
+    """The file's options: ini defaults < frontmatter; bad values are recorded in ``problems``."""
+    meta: Mapping[str, Any] = front.meta if front is not None else {}
+    settings: Dict[str, Tuple[str, Any]] = {}
+    line_of = front.line_of if front is not None else (lambda key: 0)
+    for key, value in meta.items():
+        if key in FILE_KEYS and value is not None:
+            settings[FILE_KEYS[key]] = (key, value)
+        elif key not in FILE_KEYS and key not in _OTHER_TOOLS_KEYS:
+            problems.near_miss(line_of(str(key)), str(key), [*FILE_KEYS, "runbook"])
+    enabled, skip = True, None
+    runbook = meta.get("runbook")
+    try:
+        if isinstance(runbook, dict):
+            for key, value in runbook.items():
+                key = str(key)
+                if key == "skip":
+                    skip = parse_reason(value, "skipped by 'runbook: skip' in the frontmatter")
+                elif key == "enabled":
+                    enabled = parse_bool("runbook.enabled", value)
+                elif key in FILE_KEYS:
+                    if value is not None:
+                        settings[FILE_KEYS[key]] = (key, value)
+                else:
+                    known = sorted(set(FILE_KEYS) | _RUNBOOK_ONLY_KEYS)
+                    close = difflib.get_close_matches(key, known, n=1)
+                    guess = f" (did you mean '{close[0]}'?)" if close else ""
+                    problems.notice(
+                        line_of(key),
+                        f"unknown frontmatter key 'runbook.{key}'{guess}; known keys: "
+                        + ", ".join(known),
+                    )
+        elif runbook is not None:
+            enabled = parse_bool("runbook", runbook)
+    except Invalid as problem:
+        _frontmatter_error(problems, line_of("runbook"), "runbook", problem)
+
+    values: Dict[str, Any] = {}
+    for field_name, (key, value) in settings.items():
+        try:
+            values[field_name] = _file_value(field_name, key, value)
+        except Invalid as problem:
+            _frontmatter_error(problems, line_of(key), key, problem)
+    tags = values.pop("tag", ()) + values.pop("category", ())
+    tags = problems.marker_names(tags, line_of("tag" if "tag" in settings else "category"))
+    try:
+        default_shell = parse_words("shell", defaults.shell)
+    except Invalid as problem:
+        problems.error(None, problem)
+        default_shell = ("bash",)
+    return FileOptions(
+        enabled=enabled,
+        skip=skip,
+        shell=values.get("shell", default_shell),
+        cwd=values.get("cwd"),
+        env=values.get("env", {}),
+        timeout=values.get("timeout", defaults.timeout),
+        on_failure=values.get("on_failure", defaults.on_failure),
+        substitutions=values.get("substitutions", {}),
+        fixtures=values.get("fixtures", ()),
+        bare_fences=values.get("bare_fences", defaults.bare_fences),
+        skip_prompts=values.get("skip_prompts", False),
+        tags=tags,
+        shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
+        home=values.get("home"),
+    )
+
+
+def _file_value(field_name: str, key: str, value: Any) -> Any:
+    if field_name == "shell":
+        return parse_words(key, value)
+    if field_name == "cwd":
+        if isinstance(value, (dict, list, bool)):
+            raise Invalid(f"cwd must be a directory path, not {value!r}", "write cwd: ../..")
+        return str(value)
+    if field_name == "home":
+        if text_of(value).strip().lower() != "tmp":
+            raise Invalid(
+                f"home must be tmp (a fresh, empty HOME for the file), not {value!r}",
+                "write home: tmp, or leave it out to keep your own HOME",
+            )
+        return "tmp"
+    if field_name in ("env", "substitutions"):
+        if not isinstance(value, dict):
+            raise Invalid(
+                f"{key} must be a mapping of names to strings, not {value!r}",
+                f'write {key}: {{NAME: "value"}}',
+            )
+        out: Dict[str, str] = {}
+        for name, item in value.items():
+            if isinstance(item, (dict, list)):
+                raise Invalid(
+                    f"{key} value for {name!r} must be a string, not {item!r}",
+                    f'quote it: {name}: "..."',
+                )
+            out[str(name)] = "" if item is None else text_of(item)
+        return out
+    if field_name == "timeout":
+        return parse_timeout(value, key)
+    if field_name in ("on_failure", "bare_fences"):
+        choices = ("continue", "stop") if field_name == "on_failure" else ("shell", "skip")
+        text = text_of(value).strip().lower()
+        if text not in choices:
+            raise Invalid(
+                f"{key} must be {choices[0]} or {choices[1]}, not {value!r}",
+                f"write {key}: {choices[0]}",
+            )
+        return text
+    if field_name == "fixtures":
+        return parse_list(key, value)
+    if field_name == "skip_prompts":
+        return parse_bool(key, value)
+    return parse_list(key, value)  # tag, category
+
+
+def _frontmatter_error(problems: Problems, line: int, key: str, problem: Invalid) -> None:
+    # Value checks are shared with cell attributes, whose hints say key=value.
+    problems.error(line, problem, problem.hint.replace(f"{key}=", f"{key}: "))
