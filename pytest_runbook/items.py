@@ -23,7 +23,8 @@ from .errors import RunbookError
 from .matching import Mismatch, check
 from .model import Result
 from .rewrite import expected_for
-from .session import Session, Submitted
+from .sessions.base import Request
+from .sessions.shell import ShellSession, ShellTicket
 from .settings import SETTINGS_KEY, Settings
 from .transcript import Transcript
 
@@ -63,7 +64,7 @@ class _Outcome:
 class _EarlyShell:
     """A file's shell, started while the file before it still runs (see start_shell_early)."""
 
-    session: Session
+    session: ShellSession
     cwd: str
     env: Dict[str, str]
 
@@ -151,14 +152,14 @@ class RunbookFile(pytest.Module):
 
     def setup(self) -> None:
         self._settings: Settings = self.config.stash[SETTINGS_KEY]
-        self._shell: Optional[Session] = None
+        self._shell: Optional[ShellSession] = None
         self._workdir: Optional[str] = None
         self._own_tmp: Optional[str] = None
         self._ran: Set[int] = set()
         self._settled = 0  # cells before this index are never prerequisites again
         self._exports: Dict[str, str] = {}
         self._physical_paths: Dict[str, str] = {}
-        self._prefetched: Optional[Tuple[int, Submitted]] = None
+        self._prefetched: Optional[Tuple[int, ShellTicket]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
         self.failed_cell: Optional[str] = None
         self._excluded: Optional[Set[int]] = None
@@ -218,7 +219,7 @@ class RunbookFile(pytest.Module):
         shell = self.document.options.shell
         return shell if Path(shell[0]).name == "bash" else ("bash",)
 
-    def shell_session(self) -> Session:
+    def shell_session(self) -> ShellSession:
         if self._shell is None:
             cwd, env = self.workdir(), self._session_env()
             early = self.config.stash.get(_EARLY_KEY, {}).pop(self.nodeid, None)
@@ -227,7 +228,7 @@ class RunbookFile(pytest.Module):
                     self._shell = early.session
                     return early.session
                 early.session.close()  # a fixture changed the environment since: start afresh
-            self._shell = Session(
+            self._shell = ShellSession(
                 cwd=cwd, shell=self._session_shell(), env=env, columns=self._settings.columns
             )
         return self._shell
@@ -253,10 +254,10 @@ class RunbookFile(pytest.Module):
         env = self._session_env()
         settings = self.config.stash[SETTINGS_KEY]
         try:
-            session = Session(
+            session = ShellSession(
                 cwd=cwd, shell=self._session_shell(), env=env, columns=settings.columns
             )
-            session.prestart()
+            session.start()
         except (OSError, ValueError):
             return  # only a head start: the file's first cell reports any problem itself
         early[self.nodeid] = _EarlyShell(session, cwd, env)
@@ -351,7 +352,7 @@ class RunbookFile(pytest.Module):
         interpreter = self._interpreter(cell)
         started = time.monotonic()
         outcomes: List[_Outcome] = []
-        ticket: Optional[Submitted] = None
+        ticket: Optional[ShellTicket] = None
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None:
             if prefetched[0] == cell.index:
@@ -361,7 +362,9 @@ class RunbookFile(pytest.Module):
         if cell.kind == "console":
             for command in cell.commands:
                 # stdin= and answers apply to each command (answers wait for their prompts)
-                ticket = self._submit(session, cell, command.source, cwd, None, on_output)
+                ticket = self._submit(
+                    session, cell, command.source, command.line, cwd, None, on_output
+                )
                 result = self._located(session.collect(ticket), command.line)
                 outcomes.append(_Outcome(command, result))
                 self._remember(cell, result)
@@ -375,19 +378,23 @@ class RunbookFile(pytest.Module):
                     break
         elif cell.options.background:
             self._background_names.append(cell.name)
-            result = session.start_background(
-                self._source(cell, interpreter),
+            request = Request(
+                source=self._source(cell, interpreter),
+                path=self.display_path,
+                line=cell.source_line,
                 timeout=cell.options.timeout,
-                ready=cell.options.ready,
                 cwd=cwd,
                 interpreter=interpreter,
                 exports=self._take_exports(),
             )
+            result = session.start_background(request, cell.options.ready)
             outcomes.append(_Outcome(None, result))
         else:
             if ticket is None:
                 source = self._source(cell, interpreter)
-                ticket = self._submit(session, cell, source, cwd, interpreter, on_output)
+                ticket = self._submit(
+                    session, cell, source, cell.source_line, cwd, interpreter, on_output
+                )
             result = self._located(session.collect(ticket), cell.source_line)
             outcomes.append(_Outcome(None, result))
             self._remember(cell, result)
@@ -427,29 +434,33 @@ class RunbookFile(pytest.Module):
             return
         interpreter = cell.interpreter if cell.kind == "script" else None
         source = self._source(cell, interpreter)
-        ticket = self._submit(self._shell, cell, source, cwd, interpreter, None)
+        ticket = self._submit(self._shell, cell, source, cell.source_line, cwd, interpreter, None)
         self._prefetched = (cell.index, ticket)
 
     def _submit(
         self,
-        session: Session,
+        session: ShellSession,
         cell: Cell,
         source: str,
+        line: int,
         cwd: Optional[str],
         interpreter: Optional[Tuple[str, ...]],
         on_output: Optional[Callable[[str], None]],
-    ) -> Submitted:
+    ) -> ShellTicket:
         """Send one piece of a cell to the shell with the cell's options and pending exports."""
-        return session.submit(
-            source,
+        request = Request(
+            source=source,
+            path=self.display_path,
+            line=line,
             timeout=cell.options.timeout,
             cwd=cwd,
             interpreter=interpreter,
             stdin=cell.options.stdin,
-            answers=[(a.expect, a.send) for a in cell.options.answers],
+            answers=tuple((a.expect, a.send) for a in cell.options.answers),
             exports=self._take_exports(),
             on_output=on_output,
         )
+        return session.submit(request)
 
     def _located(self, result: Result, first_line: int) -> Result:
         """Error messages name the private cell file; point them at the Markdown instead.

@@ -1,0 +1,12 @@
+"""The persistent bash session of a Markdown file, split by concern.
+
+``spawn`` starts bash on a PTY; ``protocol`` frames each cell's line and reads the sentinels;
+``session`` (``ShellSession``) ties them into the state machine the runner talks to;
+``waits`` tells a cell that waits for input from one that only waits; ``output`` reads the
+terminal's output as a script's; ``background`` runs background cells; ``processes`` finds
+and kills everything the session started.
+"""
+
+from .session import ShellSession, ShellTicket
+
+__all__ = ["ShellSession", "ShellTicket"]
