@@ -486,7 +486,8 @@ def test_background_ready_and_log(session: Session) -> None:
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))
         port = sk.getsockname()[1]
-    r = background(session, 
+    r = background(
+        session,
         f"echo booting; python3 -u -m http.server {port} --bind 127.0.0.1",
         ready="Serving HTTP",
         timeout=10,
@@ -635,3 +636,45 @@ def test_a_second_submit_collects_the_outstanding_cell_first(session: Session) -
     session.submit(request("echo one > one.txt"))
     result = run(session, "cat one.txt")  # never interleaves with the outstanding cell
     assert (result.status, result.output) == (0, "one\n")
+
+
+def test_snapshot_sees_cd_and_export_and_changes_nothing(session: Session, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    run(session, "cd link; export FROM_CELL='two\nlines'; PLAIN=not-exported")
+    # The user's aliases and functions never reach the snapshot's own commands.
+    run(session, "alias command=false; env() { echo fake; }; pwd() { echo fake; }; x=1")
+    cwd, env = session.snapshot()
+    assert cwd == str(real)  # physical, as os.getcwd() would say
+    assert env["FROM_CELL"] == "two\nlines" and "PLAIN" not in env and "_" not in env
+    assert env["RUNBOOK_TMPDIR"] == session.tmpdir
+    r = run(session, 'echo "$x $PLAIN $__"; builtin pwd -P', exports={"__": "last"})
+    assert r.output == f"1 not-exported last\n{real}\n"
+    assert run(session, "unset -f env; /usr/bin/env | grep -c FROM_CELL").output == "1\n"
+
+
+def test_snapshot_after_the_shell_exited_says_state_was_lost(
+    session: Session, tmp_path: Path
+) -> None:
+    run(session, "cd /; exit 0")
+    cwd, env = session.snapshot()
+    assert cwd == str(tmp_path) and "RUNBOOK_SESSION" in env
+    r = run(session, "true")  # the restart is told to the next cell
+    assert r.state_lost and "state from earlier cells" in r.note
+
+
+def test_interrupt_stops_the_running_cell_and_keeps_state(session: Session) -> None:
+    import threading
+
+    run(session, "export KEEP=1")
+    ticket = session.submit(request("echo start; sleep 30; echo never", timeout=20))
+    threading.Timer(0.3, session.interrupt).start()
+    t = time.monotonic()
+    r = session.collect(ticket)
+    assert time.monotonic() - t < 3
+    assert (r.interrupted, r.timed_out, r.status) == (True, False, None)
+    assert r.output.startswith("start\n") and r.note.startswith("Interrupted: ")
+    assert run(session, "echo $KEEP").output == "1\n" and not session.restarted
+    session.interrupt()  # nothing runs: nothing happens
+    assert run(session, "echo still").output == "still\n"

@@ -114,9 +114,7 @@ def is_incomplete(raw: bytes, path: str, shell: str) -> bool:
     return False
 
 
-def fatal_expansion_error(
-    raw: bytes, source: bytes, errexit: bool, shell: str
-) -> Optional[str]:
+def fatal_expansion_error(raw: bytes, source: bytes, errexit: bool, shell: str) -> Optional[str]:
     """An error that ends a bash script but that interactive bash survives, if printed.
 
     ``${VAR:?message}``, ``set -u`` with an unset variable, assigning to a readonly

@@ -21,6 +21,7 @@ import subprocess
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+
 def describe(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -42,6 +43,7 @@ def proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
 
 def _ticks_now() -> int:
     """Now on the clock of /proc/PID/stat start times (ticks since boot), a little early:
@@ -333,6 +335,7 @@ class Resources:
                 shutil.rmtree(d, ignore_errors=True)
         return killed
 
+
 def read_logs(paths: Sequence[str]) -> bytes:
     """Background logs, one per background cell (so ``ready`` never sees another job's
     output), joined in the order the cells started."""
@@ -344,6 +347,7 @@ def read_logs(paths: Sequence[str]) -> bytes:
         except OSError:
             pass
     return b"".join(parts)
+
 
 def stop_group(pid: int) -> None:
     """A background job is its own process group (job control): end all of it."""
@@ -372,4 +376,3 @@ def group_alive(pgid: int) -> bool:
     except OSError:
         return False
     return True
-

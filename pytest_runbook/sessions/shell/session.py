@@ -46,7 +46,7 @@ from ...model import Result
 from ..base import Request
 from . import background, output, protocol, waits
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
-from .protocol import Channel, CellReader, write_file
+from .protocol import CellReader, Channel, write_file
 from .spawn import ROWS, check_bash, spawn_shell, terminal_env
 
 _TICK = 0.1  # seconds of silence between liveness / waiting-for-input checks
@@ -106,6 +106,7 @@ class ShellSession:
         self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
         self._bg_logs: List[str] = []
         self._outstanding: Optional[ShellTicket] = None  # sent, not yet collected
+        self._running: Optional[ShellTicket] = None  # being collected now
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
         self._res = Resources(marker, [self._celldir, self._tmpdir], self._bg_logs)
         # Closes the shell and kills its processes when the caller forgets (also at exit).
@@ -246,7 +247,7 @@ class ShellSession:
         the shell, and the cell's Result says ``interrupted``. Without a cell running it
         does nothing.
         """
-        ticket = self._outstanding
+        ticket = self._outstanding or self._running
         if ticket is not None:
             ticket.interrupt_requested = True
 
@@ -488,6 +489,13 @@ class ShellSession:
     # -- running one line --------------------------------------------------------------------
 
     def _exchange(self, ticket: ShellTicket, line: bytes) -> Result:
+        self._running = ticket
+        try:
+            return self._exchange_running(ticket, line)
+        finally:
+            self._running = None
+
+    def _exchange_running(self, ticket: ShellTicket, line: bytes) -> Result:
         cell, t0, notes, ack = ticket.cell, ticket.t0, ticket.notes, ticket.ack
         stdin, answers = ticket.stdin, ticket.answers
         proc = self._proc
