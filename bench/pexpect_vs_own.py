@@ -71,6 +71,9 @@ class _Pexpect(_Shell):
             searchwindowsize=256,
         )
         child.delaybeforesend = None
+        for obj in (child, child.ptyproc):  # closing must not sleep (ours does not either)
+            obj.delayafterclose = 0
+            obj.delayafterterminate = 0
         child.expect_exact(_PROMPT)
         self.child = child
         self.trip()
@@ -97,7 +100,7 @@ class _Replwrap(_Shell):
         self.repl.run_command("true", timeout=10)
 
     def close(self) -> None:
-        self.repl.child.close(force=True)
+        self.repl.child.close(force=True)  # as it comes: replwrap's own delays included
 
 
 def _measure(make: Callable[[], _Shell], starts: int, trips: int) -> Tuple[float, float]:

@@ -296,7 +296,7 @@ def dispose(proc: Any) -> None:
 
 
 class Resources:
-    """Everything close() needs, kept apart from Session so a finalizer can own it."""
+    """Everything close() needs, kept apart from ShellSession so a finalizer can own it."""
 
     def __init__(self, marker: bytes, dirs: List[str], logs: List[str]) -> None:
         self.marker = marker

@@ -34,19 +34,19 @@ import dataclasses
 import os
 import re
 import secrets
-import signal
 import tempfile
 import termios
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
 from ..base import Request
 from . import background, output, protocol, waits
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
 from .protocol import CellReader, Channel, write_file
+from .recovery import recover
 from .spawn import ROWS, check_bash, spawn_shell, terminal_env
 
 _TICK = 0.1  # seconds of silence between liveness / waiting-for-input checks
@@ -68,11 +68,6 @@ class ShellTicket:
     answers: List[Tuple[str, str]]
     state_lost: bool = False
     interrupt_requested: bool = field(default=False, compare=False)
-
-
-class _Recovery(NamedTuple):
-    how: str  # what it took, for the note
-    replaced: bool  # the shell had been replaced by another program (`exec bash`)
 
 
 class ShellSession:
@@ -514,12 +509,12 @@ class ShellSession:
                     self._ack(ack)
                 return self._finish(cell, t0, ticket.path, notes)
             if ticket.interrupt_requested:
-                how = self._recover(cell, ack).how
+                how = recover(self, cell, ack).how
                 notes.append(f"Interrupted: {how}.")
                 return self._stopped(cell, t0, notes, interrupted=True)
             now = time.monotonic()
             if now >= deadline:
-                how = self._recover(cell, ack).how
+                how = recover(self, cell, ack).how
                 notes.append(f"Timed out after {ticket.timeout:g} s; {how}.")
                 return self._stopped(cell, t0, notes, timed_out=True)
             data = self._io.read(min(_TICK, deadline - now))
@@ -544,7 +539,7 @@ class ShellSession:
                     elif waiting_hits >= 2:
                         # What the interrupt itself prints (a newline, `^C`) is not the cell's.
                         keep = len(cell.chunks)
-                        recovery = self._recover(cell, ack)
+                        recovery = recover(self, cell, ack)
                         del cell.chunks[keep:]
                         if recovery.replaced:
                             # `exec bash`: the new shell reads the terminal; not a prompt.
@@ -675,121 +670,6 @@ class ShellSession:
             note=_join(notes),
         )
 
-    # -- recovery ----------------------------------------------------------------------------
-
-    def _recover(self, cell: CellReader, ack: str) -> _Recovery:
-        """Interrupt whatever runs, prove the shell is back at its prompt; describe what it took.
-
-        Escalates ^C, ^C, SIGTERM, SIGKILL on the foreground job; if the shell itself does not
-        come back, it is killed and the next cell starts a fresh one.
-        """
-        proc = self._proc
-        shell = int(proc.pid)
-        self._restore_tty()  # a cell may have turned off ISIG or ICANON
-        steps = [signal.SIGINT, signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
-        used: List[str] = []
-        level = 0
-
-        def hit(pgrp: int) -> None:
-            nonlocal level
-            sig = steps[min(level, len(steps) - 1)]
-            level += 1
-            name = "^C" if sig == signal.SIGINT else sig.name
-            if not used or used[-1] != name:
-                used.append(name)
-            try:
-                if pgrp == shell and sig == signal.SIGINT:
-                    # ^C through the line discipline also flushes unread terminal input.
-                    os.write(self._fd, b"\x03")
-                else:
-                    os.killpg(pgrp, sig)
-            except OSError:
-                pass
-
-        def fg_pgrp() -> int:
-            try:
-                return os.tcgetpgrp(self._fd)
-            except OSError:
-                return shell
-
-        first = fg_pgrp()
-        if first == shell:
-            hit(shell)
-        else:
-            with contextlib.suppress(OSError):
-                os.write(self._fd, b"\x03")
-            level = 1
-            used.append("^C")
-        last_hit = time.monotonic()
-        budget = last_hit + 6.0
-        resync: Optional[bytes] = None
-        resync_at = 0.0
-        end_seen_at_send = cell.fields is not None
-        shell_fg_since: Optional[float] = None
-        while time.monotonic() < budget:
-            fields = self._io.parse(cell, resync)
-            if cell.fields is not None and ack and not end_seen_at_send:
-                self._ack(ack)
-            if fields is not None:
-                self._restore_tty()
-                if fields[2].decode("ascii", "replace") != self._tok:
-                    self._drop_shell("the shell was replaced (`exec`) in an earlier cell")
-                    how = (
-                        "the shell had been replaced (`exec`), so it was stopped; the next cell "
-                        "gets a fresh shell"
-                    )
-                    return _Recovery(how, replaced=True)
-                return _Recovery(_describe_steps(used), replaced=False)
-            data = self._io.read(0.01)
-            if data is None or peek_exit(proc) is not None:
-                status = wait_exit(proc, 1.0)
-                self._drop_shell("the shell ended while a cell was interrupted")
-                how = (
-                    f"{_describe_steps(used)}, and the shell ended (status {status}); the next "
-                    "cell gets a fresh shell"
-                )
-                return _Recovery(how, replaced=False)
-            if data:
-                self._io.buf += data
-                continue
-            now = time.monotonic()
-            fg = fg_pgrp()
-            if fg != shell:
-                shell_fg_since = None
-                if now - last_hit >= 0.4:
-                    hit(fg)
-                    last_hit = now
-                continue
-            if shell_fg_since is None:
-                shell_fg_since = now
-            ended_since = cell.fields is not None and not end_seen_at_send
-            if resync is None or ended_since:
-                if now - shell_fg_since < 0.02:
-                    continue  # let the shell finish reacting before it reads our line
-                # A job killed by a signal makes bash put back the terminal modes it saved
-                # last, which may be a cell's `stty raw -isig`: our line needs canonical mode.
-                self._restore_tty()
-                resync, line = protocol.resync_line(self._nonce, self._next_seq())
-                self._io.send(line)
-                resync_at = now
-                end_seen_at_send = cell.fields is not None
-                continue
-            if now - resync_at >= 0.5 and now - last_hit >= 0.5:
-                # The shell itself is busy (a builtin loop, `read` ignoring ^C): press harder.
-                if level >= 2:
-                    used.append("killing the shell")
-                    self._drop_shell("the shell had to be killed to stop an earlier cell")
-                    return _Recovery(
-                        f"{_describe_steps(used)}; the next cell gets a fresh shell", False
-                    )
-                hit(shell)
-                last_hit = now
-                resync = None
-        self._drop_shell("the shell did not recover from an interrupted cell")
-        return _Recovery(
-            f"{_describe_steps(used)}, but the shell did not come back, so it was killed", False
-        )
-
 
 def _waiting_note(
     cell: CellReader, stdin: Optional[str], answers: Sequence[Tuple[str, str]], how: str
@@ -805,12 +685,6 @@ def _waiting_note(
 
 def _with_state_lost(result: Result) -> Result:
     return dataclasses.replace(result, state_lost=True)
-
-
-def _describe_steps(used: List[str]) -> str:
-    if not used:
-        return "it was interrupted"
-    return "it was interrupted with " + ", then ".join(used)
 
 
 def _join(notes: List[str]) -> str:
