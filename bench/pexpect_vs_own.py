@@ -71,7 +71,7 @@ class _Pexpect(_Shell):
             searchwindowsize=256,
         )
         child.delaybeforesend = None
-        for obj in (child, child.ptyproc):  # closing must not sleep (ours does not either)
+        for obj in (child, child.ptyproc):  # closing must not sleep (ours does not)
             obj.delayafterclose = 0
             obj.delayafterterminate = 0
         child.expect_exact(_PROMPT)
@@ -83,7 +83,11 @@ class _Pexpect(_Shell):
         self.child.expect_exact(_PROMPT)
 
     def close(self) -> None:
-        self.child.close(force=True)
+        # As ours closes: end of input, then wait for bash to exit (no sleeps, no signals).
+        self.child.sendeof()
+        self.child.expect(pexpect.EOF)
+        self.child.wait()
+        self.child.close()
 
 
 class _Replwrap(_Shell):
