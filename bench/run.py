@@ -364,7 +364,8 @@ def _one(row: Row, job: corpora.Job, extra: List[str], record: bool) -> None:
 def bench_roundtrip(quick: bool) -> Dict[str, float]:
     """The session alone: ``true`` round trips and 15 MB through the PTY, checked with ``...``."""
     from pytest_runbook.matching import check
-    from pytest_runbook.session import Session
+    from pytest_runbook.sessions.base import Request
+    from pytest_runbook.sessions.shell import ShellSession as Session
 
     n = 300 if quick else 2000
     numbers: Dict[str, float] = {}
@@ -372,11 +373,11 @@ def bench_roundtrip(quick: bool) -> Dict[str, float]:
         session = Session(cwd=cwd)
         try:
             for _ in range(50):
-                session.run("true", timeout=10)
+                session.run(Request("true", "bench", 0, timeout=10))
             times = []
             for _ in range(n):
                 start = time.perf_counter()
-                session.run("true", timeout=10)
+                session.run(Request("true", "bench", 0, timeout=10))
                 times.append(time.perf_counter() - start)
             times.sort()
             numbers["true_median_ms"] = statistics.median(times) * 1e3
@@ -385,7 +386,7 @@ def bench_roundtrip(quick: bool) -> Dict[str, float]:
             big, bare = [], []
             for _ in range(2 if quick else 5):
                 start = time.perf_counter()
-                result = session.run(f"seq 1 {corpora.SEQ_N}", timeout=120)
+                result = session.run(Request(f"seq 1 {corpora.SEQ_N}", "bench", 0, timeout=120))
                 assert check(["..."], result.output) is None and result.status == 0
                 big.append(time.perf_counter() - start)
                 start = time.perf_counter()
@@ -409,18 +410,19 @@ def _file_lifecycle(cwd: str, n: int) -> Dict[str, float]:
     the wait for bash to start up, at once and after 5 ms of other work (as when a file's
     shell was started early while the previous file finished).
     """
-    from pytest_runbook.session import Session
+    from pytest_runbook.sessions.base import Request
+    from pytest_runbook.sessions.shell import ShellSession as Session
 
     phases: Dict[str, List[float]] = {"start": [], "first": [], "first_early": [], "close": []}
     for i in range(n):
         session = Session(cwd=cwd)
         start = time.perf_counter()
-        session.prestart()
+        session.start()
         phases["start"].append(time.perf_counter() - start)
         if i % 2:
             time.sleep(0.005)
         start = time.perf_counter()
-        session.run("true", timeout=10)
+        session.run(Request("true", "bench", 0, timeout=10))
         phases["first_early" if i % 2 else "first"].append(time.perf_counter() - start)
         start = time.perf_counter()
         session.close()

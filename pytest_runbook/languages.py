@@ -59,8 +59,7 @@ class Language:
 
 
 def _shell(spec: SessionSpec) -> Session:
-    # TEMPORARY: the legacy adapter until sessions/shell/ lands (then: sessions.shell).
-    from .sessions.legacy_shell import ShellSession
+    from .sessions.shell import ShellSession
 
     return ShellSession(cwd=spec.cwd, shell=_bash(spec.shell), env=spec.env, columns=spec.columns)
 

@@ -175,6 +175,7 @@ class Result:
     status: Optional[int]  # the cell's exit status; None when it never finished
     duration: float  # seconds
     timed_out: bool = False
+    interrupted: bool = False  # stopped on request (``Session.interrupt``), not by its timeout
     waiting_for_input: bool = False  # it blocked reading a terminal that had nothing for it
     incomplete: bool = False  # unterminated quote/heredoc/brace: bash waited for more input
     shell_exited: Optional[int] = None  # the shell itself ended in this cell (its status)

@@ -1,4 +1,4 @@
-"""Session against real bash through real PTYs: no mocks, every outcome exact."""
+"""ShellSession against real bash through real PTYs: no mocks, every outcome exact."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
-from pytest_runbook import terminal
-from pytest_runbook.session import Result, Session
+from pytest_runbook.model import Result
+from pytest_runbook.sessions.base import Request
+from pytest_runbook.sessions.shell import ShellSession as Session
+from pytest_runbook.sessions.shell import spawn
 
 LINUX = sys.platform.startswith("linux")
 needs_proc = pytest.mark.skipif(not LINUX, reason="inspects /proc")
@@ -27,9 +29,20 @@ def session(tmp_path: Path) -> Iterator[Session]:
     s.close()
 
 
-def run(s: Session, source: str, **kw: object) -> Result:
+def request(source: str, **kw: Any) -> Request:
     kw.setdefault("timeout", 10)
-    return s.run(source, **kw)  # type: ignore[arg-type]
+    for name in ("answers", "interpreter"):
+        if name in kw:
+            kw[name] = tuple(kw[name])
+    return Request(source=source, path="doc.md", line=0, **kw)
+
+
+def run(s: Session, source: str, *, errexit: bool = True, **kw: Any) -> Result:
+    return s.run(request(source, **kw), errexit=errexit)
+
+
+def background(s: Session, source: str, ready: Optional[str] = None, **kw: Any) -> Result:
+    return s.start_background(request(source, **kw), ready)
 
 
 def marked_pids(s: Session) -> List[int]:
@@ -89,8 +102,8 @@ def test_hermetic_environment(tmp_path: Path) -> None:
 def spawner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways a shell is started: posix_spawn on Linux, pexpect elsewhere."""
     if request.param == "pexpect":
-        monkeypatch.setattr(terminal, "fast_spawn_available", lambda: False)
-    elif not terminal.fast_spawn_available():
+        monkeypatch.setattr(spawn, "fast_spawn_available", lambda: False)
+    elif not spawn.fast_spawn_available():
         pytest.skip("posix_spawn gives no controlling terminal here")
     return str(request.param)
 
@@ -171,7 +184,7 @@ def test_a_bash_that_reads_no_rcfile_gets_its_setup_typed(tmp_path: Path, flag: 
 
 
 def test_a_background_cell_is_not_one_of_the_users_jobs(session: Session) -> None:
-    assert session.start_background("echo up; sleep 300", timeout=5, ready="up").status == 0
+    assert background(session, "echo up; sleep 300", timeout=5, ready="up").status == 0
     # `%1` is the user's first job, `jobs` lists only theirs, a bare `wait` returns.
     r = run(session, "sleep 100 &\njobs\nkill %1\nwait\necho waited")
     assert re.fullmatch(r"\[1\]\+  Running +sleep 100 &\nwaited\n", r.output), r.output
@@ -185,7 +198,7 @@ def test_noclobber_in_a_cell_does_not_break_our_own_files(session: Session) -> N
     for _ in range(2):  # our record of the failing command is overwritten each time
         r = run(session, "echo a\nfalse")
         assert (r.output, r.status, r.failed_command) == ("a\n", 1, "false")
-    started = session.start_background("echo up; sleep 100", timeout=5, ready="up")
+    started = background(session, "echo up; sleep 100", timeout=5, ready="up")
     assert started.status == 0 and "(pid 0)" not in started.note
     assert run(session, "false || true; echo ok").output == "ok\n"
 
@@ -473,7 +486,8 @@ def test_background_ready_and_log(session: Session) -> None:
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))
         port = sk.getsockname()[1]
-    r = session.start_background(
+    r = background(
+        session,
         f"echo booting; python3 -u -m http.server {port} --bind 127.0.0.1",
         ready="Serving HTTP",
         timeout=10,
@@ -488,14 +502,14 @@ def test_background_ready_and_log(session: Session) -> None:
 
 
 def test_background_without_ready_and_failures(session: Session) -> None:
-    r = session.start_background("while :; do echo tick; sleep 0.02; done", timeout=5)
+    r = background(session, "while :; do echo tick; sleep 0.02; done", timeout=5)
     assert (r.status, r.output) == (0, "")
     assert run(session, "sleep 0.1; echo quiet").output == "quiet\n"
     assert "tick\ntick\n" in session.background_log()
-    r = session.start_background("echo dying; exit 4", ready="never", timeout=5)
+    r = background(session, "echo dying; exit 4", ready="never", timeout=5)
     assert (r.status, r.output, r.timed_out) == (4, "dying\n", False)
     t = time.monotonic()
-    r = session.start_background("echo slow; sleep 30", ready="never", timeout=0.3)
+    r = background(session, "echo slow; sleep 30", ready="never", timeout=0.3)
     assert r.timed_out and r.status is None and r.output == "slow\n"
     assert time.monotonic() - t < 2
 
@@ -516,7 +530,7 @@ def test_close_kills_orphans_and_removes_tmp(tmp_path: Path, spawner: str) -> No
         "sleep 105 &\n"
         "python3 -c 'import os,time\nif os.fork()==0:\n os.setsid()\n time.sleep(106)' \n",
     )
-    s.start_background("sleep 107", timeout=5)
+    background(s, "sleep 107", timeout=5)
     time.sleep(0.1)
     assert len(marked_pids(s)) >= 8
     assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o700
@@ -559,28 +573,55 @@ def _zombie(pid: int) -> bool:
 # -- other shells -------------------------------------------------------------------------------
 
 
-def test_posix_sh(tmp_path: Path) -> None:
-    s = Session(cwd=str(tmp_path), shell=("sh",))
-    try:
-        run(s, "export A=1; cd /")
-        assert run(s, "echo $A; pwd; false").status == 1
-        assert run(s, "echo $A; pwd").output == "1\n/\n"
-        assert run(s, "pwd", cwd=str(tmp_path)).output == f"{tmp_path}\n"
-        assert run(s, "read x; echo $x", stdin="in\n").output == "in\n"
-        assert run(s, "echo 'abc").incomplete
-        assert run(s, "echo ok").output == "ok\n"
-    finally:
-        s.close()
+@pytest.mark.parametrize("shell", ["zsh", "sh", "dash"])
+def test_only_bash_runs_the_session(shell: str) -> None:
+    with pytest.raises(ValueError, match=f"unsupported session shell '{shell}'"):
+        Session(cwd=".", shell=(shell,))
 
 
-def test_unsupported_shell() -> None:
-    with pytest.raises(ValueError, match="zsh"):
-        Session(cwd=".", shell=("zsh",))
+@pytest.mark.skipif(not os.path.exists("/bin/dash"), reason="needs dash")
+def test_frontmatter_sh_runs_each_cell_as_a_fresh_sh_script(
+    runbook: Any, pytester: pytest.Pytester
+) -> None:
+    # Not the session: each shell cell is a script run by dash (`ps` says so), a dash-only
+    # behaviour shows (dash's echo expands backslash escapes), and no state carries over.
+    (pytester.path / "sub").mkdir()
+    runbook(
+        """
+        ---
+        shell: /bin/dash
+        ---
+
+        ```sh
+        ps -o comm= -p $$
+        echo 'a\\tb' | od -c | head -1 | tr -s ' '
+        X=set; cd sub; pwd | sed 's,.*/,,'
+        ```
+
+        ```output
+        dash
+        0000000 a \\t b \\n
+        sub
+        ```
+
+        ```sh
+        echo "X=${X-unset} $(basename "$PWD")"
+        test -n "${BASH_VERSION-}" && echo bash || echo not-bash
+        ```
+
+        ```output
+        X=unset test_frontmatter_sh_runs_each_cell_as_a_fresh_sh_script0
+        not-bash
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
 
 
 def test_submit_runs_while_the_caller_works_and_collect_waits(session: Session) -> None:
     run(session, "export BEFORE=1")
-    ticket = session.submit('sleep 0.3; echo "done $BEFORE"', timeout=10, exports={"X": "y"})
+    ticket = session.submit(request('sleep 0.3; echo "done $BEFORE"', exports={"X": "y"}))
     started = time.monotonic()
     time.sleep(0.3)  # the caller's own work (pytest reporting the previous cell)
     result = session.collect(ticket)
@@ -592,6 +633,48 @@ def test_submit_runs_while_the_caller_works_and_collect_waits(session: Session) 
 
 
 def test_a_second_submit_collects_the_outstanding_cell_first(session: Session) -> None:
-    session.submit("echo one > one.txt", timeout=10)
+    session.submit(request("echo one > one.txt"))
     result = run(session, "cat one.txt")  # never interleaves with the outstanding cell
     assert (result.status, result.output) == (0, "one\n")
+
+
+def test_snapshot_sees_cd_and_export_and_changes_nothing(session: Session, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    run(session, "cd link; export FROM_CELL='two\nlines'; PLAIN=not-exported")
+    # The user's aliases and functions never reach the snapshot's own commands.
+    run(session, "alias command=false; env() { echo fake; }; pwd() { echo fake; }; x=1")
+    cwd, env = session.snapshot()
+    assert cwd == str(real)  # physical, as os.getcwd() would say
+    assert env["FROM_CELL"] == "two\nlines" and "PLAIN" not in env and "_" not in env
+    assert env["RUNBOOK_TMPDIR"] == session.tmpdir
+    r = run(session, 'echo "$x $PLAIN $__"; builtin pwd -P', exports={"__": "last"})
+    assert r.output == f"1 not-exported last\n{real}\n"
+    assert run(session, "unset -f env; /usr/bin/env | grep -c FROM_CELL").output == "1\n"
+
+
+def test_snapshot_after_the_shell_exited_says_state_was_lost(
+    session: Session, tmp_path: Path
+) -> None:
+    run(session, "cd /; exit 0")
+    cwd, env = session.snapshot()
+    assert cwd == str(tmp_path) and "RUNBOOK_SESSION" in env
+    r = run(session, "true")  # the restart is told to the next cell
+    assert r.state_lost and "state from earlier cells" in r.note
+
+
+def test_interrupt_stops_the_running_cell_and_keeps_state(session: Session) -> None:
+    import threading
+
+    run(session, "export KEEP=1")
+    ticket = session.submit(request("echo start; sleep 30; echo never", timeout=20))
+    threading.Timer(0.3, session.interrupt).start()
+    t = time.monotonic()
+    r = session.collect(ticket)
+    assert time.monotonic() - t < 3
+    assert (r.interrupted, r.timed_out, r.status) == (True, False, None)
+    assert r.output.startswith("start\n") and r.note.startswith("Interrupted: ")
+    assert run(session, "echo $KEEP").output == "1\n" and not session.restarted
+    session.interrupt()  # nothing runs: nothing happens
+    assert run(session, "echo still").output == "still\n"

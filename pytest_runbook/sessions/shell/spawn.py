@@ -1,4 +1,4 @@
-"""Start a shell on a new pseudo-terminal, as a session leader, cheaply and with clean signals.
+"""Start the session's bash on a new pseudo-terminal, as a session leader, with clean signals.
 
 pexpect (ptyprocess) forks the whole Python process and runs Python in the child before exec.
 In a pytest process of 40-80 MB that costs 3-5 ms per shell, a third of a 10-cell file's
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
 import struct
@@ -25,6 +26,8 @@ import termios
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pexpect
+
+ROWS = 50
 
 # Signals a terminal's shell starts with at their defaults (SIGKILL/SIGSTOP cannot be set).
 _DEFAULT_SIGNALS = tuple(
@@ -234,3 +237,53 @@ def _pexpect_spawn(
         obj.delayafterclose = 0
         obj.delayafterterminate = 0
     return proc
+
+
+def check_bash(argv0: str) -> None:
+    """The persistent session is bash's: its protocol needs bash 4+ (another ``shell:`` runs
+    each shell cell as a fresh script through that shell, outside this session)."""
+    name = os.path.basename(argv0)
+    if name == "bash" or re.fullmatch(r"bash[0-9.]*", name):
+        return
+    raise ValueError(
+        f"unsupported session shell {argv0!r}: the persistent session runs bash; run cells "
+        "through another shell as scripts (interpreter=)"
+    )
+
+
+def _utf8_locale() -> str:
+    return "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
+
+
+def terminal_env(
+    env: Optional[Mapping[str, str]], columns: int, marker: str, tmpdir: str
+) -> Dict[str, str]:
+    """The hermetic environment of a session's shell: ``env`` (else ours) made predictable.
+
+    No colours, no pagers, no history file, a UTF-8 locale, the terminal's size; ``marker``
+    is the ``RUNBOOK_SESSION`` value every process of the session inherits (clean-up finds
+    them by it).
+    """
+    base = dict(os.environ if env is None else env)
+    for name in ("PROMPT_COMMAND", "LANGUAGE", "FORCE_COLOR", "CLICOLOR_FORCE"):
+        base.pop(name, None)
+    loc = _utf8_locale()
+    base.update(
+        TERM="dumb",
+        LANG=loc,
+        LC_ALL=loc,
+        NO_COLOR="1",
+        PAGER="cat",
+        GIT_PAGER="cat",
+        MANPAGER="cat",
+        SYSTEMD_PAGER="",
+        HISTFILE="/dev/null",
+        PS1="",
+        PS2="",
+        PS0="",
+        COLUMNS=str(columns),
+        LINES=str(ROWS),
+        RUNBOOK_SESSION=marker,
+        RUNBOOK_TMPDIR=tmpdir,
+    )
+    return base

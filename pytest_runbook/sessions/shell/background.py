@@ -1,0 +1,146 @@
+"""Background cells: started from the session shell, output to a log, ``ready=`` awaited.
+
+A background cell runs in a subshell of the session (so it sees the session's variables and
+directory) with its output appended to a log file of its own, never to the terminal, and is
+disowned, so ``%1``, ``jobs`` and a bare ``wait`` of later cells see only the user's jobs.
+``ready`` is a regular expression searched in that log only (never another job's output).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import time
+from typing import List, Optional, Sequence
+
+from ...model import Result
+from .processes import stop_group
+from .protocol import Channel, q
+
+_BG_WINDOW = 65536  # characters of background log kept for the ready search
+
+
+def launcher(
+    body: str,
+    rc_file: str,
+    pid_file: str,
+    log: str,
+    cwd: Optional[str],
+    interpreter: Optional[Sequence[str]],
+) -> bytes:
+    """The script the session sources to start ``body`` in the background."""
+    # The log is a file, not a terminal: Python would hold a server's "Listening on ..."
+    # in its buffer and ``ready`` would never see it.
+    steps = ["export PYTHONUNBUFFERED=1"]
+    if cwd is not None:
+        steps.append(f"builtin cd -P -- {q(cwd)} || exit")
+    if interpreter is not None:
+        steps.append(" ".join(q(a) for a in interpreter) + " " + q(body))
+    else:
+        steps.append("builtin set -e -o pipefail")  # a subshell: errexit is safe here
+        steps.append(f". {q(body)}")
+    text = (
+        f"{{ ( {'; '.join(steps)} ); builtin printf '%s\\n' \"$?\" >|{q(rc_file)}; }}"
+        f" >>{q(log)} 2>&1 </dev/null &\n"
+        f"builtin printf '%s' \"$!\" >|{q(pid_file)}\n"
+        # Not one of the user's jobs: `%1`, `jobs` and a bare `wait` see only their own.
+        'builtin disown "$!" 2>/dev/null\n'
+    )
+    return text.encode("utf-8", "surrogateescape")
+
+
+def read_pid(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return int(f.read() or b"0")
+    except (OSError, ValueError):
+        return 0
+
+
+def read_rc(path: str) -> Optional[int]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if not data.endswith(b"\n"):
+        return None
+    try:
+        return int(data)
+    except ValueError:
+        return None
+
+
+def _join(notes: List[str]) -> str:
+    return " ".join(n for n in notes if n)
+
+
+def await_ready(
+    channel: Optional[Channel],
+    pattern: re.Pattern[str],
+    pid: int,
+    rc_file: str,
+    log: str,
+    t0: float,
+    timeout: float,
+    notes: List[str],
+) -> Result:
+    """Wait until the log matches ``pattern``, the job ends, or the timeout stops it."""
+    ready = pattern.pattern
+    deadline = t0 + timeout
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    text: List[str] = []
+    window = ""
+    pos = 0
+    while True:
+        try:
+            with open(log, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except OSError:
+            data = b""
+        pos += len(data)
+        if data:
+            piece = decoder.decode(data)
+            text.append(piece)
+            window = (window + piece)[-_BG_WINDOW:]
+            if pattern.search(window):
+                return Result(
+                    output="".join(text),
+                    status=0,
+                    duration=time.monotonic() - t0,
+                    note=_join(notes),
+                )
+        status = read_rc(rc_file)
+        if status is not None and not data:
+            notes.append(
+                f"The background cell exited with status {status} before its output "
+                f"matched ready={ready!r}."
+            )
+            return Result(
+                output="".join(text),
+                status=status if status != 0 else 1,
+                duration=time.monotonic() - t0,
+                note=_join(notes),
+            )
+        if time.monotonic() >= deadline:
+            if pid > 0:
+                stop_group(pid)
+            notes.append(
+                f"Timed out after {timeout:g} s: the background cell's output never matched "
+                f"ready={ready!r}; it was stopped."
+            )
+            return Result(
+                output="".join(text),
+                status=None,
+                duration=time.monotonic() - t0,
+                timed_out=True,
+                note=_join(notes),
+            )
+        # Drain the terminal too: nothing may block on a full PTY while we poll the log.
+        chunk = channel.read(0.02) if channel is not None else None
+        if chunk:
+            assert channel is not None
+            channel.keep_stray(chunk)
+        elif chunk is None:
+            time.sleep(0.02)

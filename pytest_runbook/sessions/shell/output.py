@@ -1,0 +1,161 @@
+"""What a cell's terminal output means, read as a script's output would be.
+
+The session's bash is interactive, a cell is a sourced file: where that differs from a script
+(Runme runs each cell as one), the cell's output and status are made the script's. Trace lines
+lose the extra ``+`` of sourcing, job notices go, and errors that end a script but that
+interactive bash survives fail the cell. Bash's own messages are recognised here; nothing
+decides on wording this package wrote itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional, Sequence
+
+_INCOMPLETE = (
+    b"unexpected EOF while looking for matching",
+    b"syntax error: unexpected end of file",
+    b"delimited by end-of-file",
+)
+
+# What interactive bash prints for errors that would end a script (see fatal_expansion_error).
+_SESSION_ERROR = re.compile(
+    rb"^(?:[^\n:]*/)?(?P<shell>[^\n:/]+): (?P<what>[^\n:]+): (?P<message>[^\n]+)$", re.MULTILINE
+)
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_LINE_PREFIX = re.compile(rb"line [0-9]+\Z")
+_JOB_NOTICE = re.compile(
+    rb"^\[[0-9]+\][+ -] +(?:Done|Exit [0-9]+|Terminated|Killed|Hangup|Interrupt|Quit|Aborted"
+    rb"|Broken pipe|Alarm clock|Segmentation fault|User defined signal [12])"
+    rb"(?: \(core dumped\))?(?: {2,}| *$)[^\n]*\n?",
+    re.MULTILINE,
+)
+_EXPANSION_ERRORS = frozenset(
+    {
+        b"unbound variable",
+        b"parameter null or not set",
+        b"parameter not set",
+        b"readonly variable",
+        b"invalid indirect expansion",
+        b"bad substitution",
+        b"bad array subscript",
+    }
+)
+_COMMAND_ERRORS = frozenset(
+    {b"command not found", b"No such file or directory", b"Permission denied", b"Is a directory"}
+)
+# `bash: cd: /x: No such file or directory` is a builtin's error: its status says it failed.
+_BASH_BUILTINS = frozenset(
+    b"""alias bg bind break builtin caller cd command compgen complete compopt continue declare
+    dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill
+    let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt
+    source suspend test times trap true type typeset ulimit umask unalias unset wait warning
+    coproc select function time""".split()
+)
+
+_TRACE = re.compile(rb"^\+(\+*)\x0e ", re.MULTILINE)
+
+
+def untrace(raw: bytes) -> bytes:
+    """``set -x`` lines as a terminal prints them: ``+ cmd``, not ``++ cmd``.
+
+    Cells are sourced, one level deeper than typed commands, so bash doubles PS4's ``+``.
+    PS4 carries an invisible ``\x0e`` to tell its trace lines from output that merely
+    starts with ``++``; one ``+`` and the marker are dropped.
+    """
+    if b"\x0e" not in raw:
+        return raw
+    return _TRACE.sub(rb"\1 ", raw)
+
+
+def drop_own_trace(raw: bytes, cell_dir: bytes) -> bytes:
+    """Under ``set -x`` bash traces the command that runs the cell (``+ builtin source
+    .../cell.sh``, after ``+ builtin cd -P -- DIR`` for a ``cwd=``): ours, not the cell's.
+    Only our line runs at the top level; the cell's own commands trace one ``+`` deeper."""
+    while raw.startswith(b"+\x0e "):
+        eol = raw.find(b"\n")
+        line = raw if eol < 0 else raw[:eol]
+        if cell_dir not in line and not line.startswith(b"+\x0e builtin cd -P -- "):
+            break
+        raw = b"" if eol < 0 else raw[eol + 1 :]
+    return raw
+
+
+def script_output(chunks: Sequence[bytes], cell_dir: bytes) -> bytes:
+    """What the cell printed, as a script would have printed it."""
+    raw = untrace(drop_own_trace(b"".join(chunks), cell_dir))
+    if b"]" in raw:
+        # Job notices (`[1]+  Done  sleep 1`) are interactive bash's, printed between
+        # commands whenever a background job ended: a script never prints them.
+        raw = _JOB_NOTICE.sub(b"", raw)
+    return raw
+
+
+def is_incomplete(raw: bytes, path: str, shell: str) -> bool:
+    """bash said the cell file ``path`` ended inside a quote, heredoc, brace or compound."""
+    where = path.encode("utf-8", "surrogateescape") + b": line "
+    i = raw.find(where)
+    while i >= 0:
+        eol = raw.find(b"\n", i)
+        text = raw[i : eol if eol >= 0 else len(raw)]
+        if any(m in text for m in _INCOMPLETE):
+            return True
+        i = raw.find(where, i + 1)
+    if b"here-document at line" in raw:
+        # Interactive bash reports an unterminated heredoc as `bash: warning: ...`, without
+        # the file name; nested shells print their own prefix (`bash: -c: line 2: ...`).
+        heredoc = re.compile(
+            rb"^" + re.escape(shell.encode()) + rb": warning: here-document at line "
+            rb"[0-9]+ delimited by end-of-file",
+            re.MULTILINE,
+        )
+        return heredoc.search(raw) is not None
+    return False
+
+
+def fatal_expansion_error(raw: bytes, source: bytes, errexit: bool, shell: str) -> Optional[str]:
+    """An error that ends a bash script but that interactive bash survives, if printed.
+
+    ``${VAR:?message}``, ``set -u`` with an unset variable, assigning to a readonly
+    variable, arithmetic errors: a script (Runme's cell) exits with status 1 there; our
+    interactive session drops just that command, runs the rest, and the cell's status is
+    its last command's.  Only the session's own messages count: ``bash: NAME: ...``
+    without a line number (a child ``bash -c`` adds ``line N:``, and its failure already
+    failed its command); a free-form ``${NAME:?message}`` counts when the cell has one.
+    """
+    prefix = os.path.basename(shell).encode() + b": "
+    if prefix not in raw:
+        return None
+    for match in _SESSION_ERROR.finditer(raw):
+        if match.group("shell") != prefix[:-2]:
+            continue
+        what, message = match.group("what"), match.group("message")
+        if _LINE_PREFIX.match(what):
+            continue  # `bash: line 1: ...`: a child `bash -c`, whose failure is its own
+        if message == b"readonly variable" and not errexit:
+            continue  # a script without `set -e` goes on after this one
+        if (
+            message in _EXPANSION_ERRORS
+            or b'(error token is "' in message
+            or (
+                _IDENTIFIER.fullmatch(what) is not None
+                and what not in _BASH_BUILTINS
+                and message not in _COMMAND_ERRORS
+                and (b"${" + what + b":?" in source or b"${" + what + b"?" in source)
+            )
+        ):
+            return match.group(0).decode("utf-8", "replace")
+    return None
+
+
+def failed_command(cell_dir: str, seq: int) -> str:
+    """What the ERR trap recorded for cell ``seq``: the command errexit stopped at."""
+    try:
+        with open(os.path.join(cell_dir, "failed"), "rb") as f:
+            recorded, _, command = f.read().partition(b"\n")
+    except OSError:
+        return ""
+    if recorded != str(seq).encode():
+        return ""
+    return command.decode("utf-8", "surrogateescape")

@@ -1,0 +1,691 @@
+"""One persistent bash per Markdown file, on a PTY of its own: ``ShellSession``.
+
+* The shell is started by ``spawn.spawn_shell`` (posix_spawn on Linux, pexpect elsewhere)
+  with ``--noprofile --rcfile SETUP --noediting``, a hermetic environment and the signal
+  dispositions a terminal gives it; lazily, or early through ``start()`` so that bash starts
+  up while the caller works. Output post-processing is off (``-opost``), so the terminal shows
+  LF, never CRLF. How a cell's line is framed is ``protocol``'s business.
+* A cell that turns on ``set -e`` (and survives) gets it switched off again, with a note:
+  otherwise the next failing command anywhere would end the session. ``set -e; false``
+  inside one cell ends the shell, exactly as in a terminal.
+* Stdin is the terminal. A cell that blocks reading it with nothing to read is detected
+  (``waits``) and interrupted after ~0.4 s instead of hanging until the timeout.
+* Timeouts and ``interrupt()`` stop the foreground job (^C, ^C, SIGTERM, SIGKILL to its
+  process group), then a resync line proves the shell is back at its prompt. The shell is
+  killed and replaced only when nothing else works; the next cell then says state was lost.
+* ``close()`` ends the shell and every process of the session (``processes``).
+
+Only bash runs here. A file whose ``shell:`` is another program runs each shell cell as a
+fresh script through that program (``interpreter=``), which this session runs like any script.
+
+Known differences from typing into a terminal: ``$LINENO`` counts lines within the cell;
+syntax errors name the cell file (``<private dir>/cell.sh: line N: ...``; the caller maps
+them back to the Markdown line); job start announcements (``[1] 123``) and notices are not
+shown, as in a script (so a ``jobs`` listing loses its finished jobs); bash may print
+``Terminated`` when an interrupt escalated to SIGTERM. Under errexit a failing ``$(...)``
+stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap does not
+fire during errexit cells (it is put back afterwards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import secrets
+import tempfile
+import termios
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ...model import Result
+from ..base import Request, Ticket
+from . import background, output, protocol, waits
+from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
+from .protocol import CellReader, Channel, write_file
+from .recovery import recover
+from .spawn import ROWS, check_bash, spawn_shell, terminal_env
+
+_TICK = 0.1  # seconds of silence between liveness / waiting-for-input checks
+_WAIT_AFTER = 0.3  # a cell may legitimately read the terminal this long before we look
+_SNAPSHOT_TIMEOUT = 10.0
+
+
+@dataclass
+class ShellTicket:
+    """A cell whose command line was sent; ``ShellSession.collect`` turns it into a Result."""
+
+    cell: CellReader
+    t0: float
+    timeout: float
+    path: str
+    ack: str
+    notes: List[str]
+    stdin: Optional[str]
+    answers: List[Tuple[str, str]]
+    state_lost: bool = False
+    interrupt_requested: bool = field(default=False, compare=False)
+
+
+class ShellSession:
+    """A bash that lives for one Markdown file; cells run in it in order."""
+
+    state_survives = True
+
+    def __init__(
+        self,
+        *,
+        cwd: str,
+        shell: Sequence[str] = ("bash",),
+        env: Optional[Mapping[str, str]] = None,
+        columns: int = 200,
+    ) -> None:
+        if isinstance(shell, str) or not shell:
+            raise ValueError("shell must be a non-empty argv sequence, e.g. ('bash',)")
+        check_bash(shell[0])
+        self._argv = list(shell)
+        self._cwd = os.path.abspath(cwd)
+        self._columns = int(columns)
+        self._nonce = secrets.token_hex(8).encode()
+        self._tok = secrets.token_hex(6)
+        env_nonce = secrets.token_hex(12)
+        self._tmpdir = tempfile.mkdtemp(prefix="runbook-")
+        try:
+            root = protocol.private_cell_root()
+            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-", dir=root)
+        except OSError:
+            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-")
+        self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
+        self._bg_logs: List[str] = []
+        self._outstanding: Optional[ShellTicket] = None  # sent, not yet collected
+        self._running: Optional[ShellTicket] = None  # being collected now
+        marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
+        self._res = Resources(marker, [self._celldir, self._tmpdir], self._bg_logs)
+        # Closes the shell and kills its processes when the caller forgets (also at exit).
+        self._finalizer = weakref.finalize(self, self._res.close)
+        self._env = terminal_env(env, self._columns, env_nonce, self._tmpdir)
+        self._proc: Any = None
+        self._fd = -1
+        self._io = Channel(-1)
+        self._slave = ""
+        self._tattr: Optional[List[Any]] = None
+        self._seq = 0
+        self._spawned = False
+        self._starting: Optional[CellReader] = None  # the setup line sent, its END not yet seen
+        self._init_path = ""
+        self._restarted = False
+        self._lost_note = ""  # why the last shell was dropped, for the next cell's note
+        self._pending_notes: List[str] = []  # a restart that happened outside any cell
+        self._err_trap_seen = False
+        # Whether the shell is known to have xtrace off: our call to __rb_a then needs no
+        # `2>/dev/null` around it (which costs bash an open and nine more system calls).
+        self._quiet_calls = False
+        self._exported: Dict[str, str] = {}  # values exported into the current shell
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def tmpdir(self) -> str:
+        """The session's private temporary directory (also $RUNBOOK_TMPDIR)."""
+        return self._tmpdir
+
+    @property
+    def cell_dir(self) -> str:
+        """Where cells are written: error messages name files in it (reports map them back)."""
+        return self._celldir
+
+    @property
+    def restarted(self) -> bool:
+        """True once a dead shell has been replaced: state from earlier cells was lost."""
+        return self._restarted
+
+    def start(self) -> None:
+        """Start the shell now without waiting for it: it starts up while the caller works.
+
+        The first cell then finds it ready. Errors are left for that cell to report.
+        """
+        if self._proc is None and not self._spawned and not self._res.closed:
+            with contextlib.suppress(OSError):
+                self._spawn_start()
+
+    def run(self, request: Request, *, errexit: bool = True) -> Result:
+        """Run one cell and wait for it."""
+        return self.collect(self.submit(request, errexit=errexit))
+
+    def submit(self, request: Request, *, errexit: bool = True) -> ShellTicket:
+        """Start one cell and return at once; ``collect`` waits for it.
+
+        Lets the caller overlap the shell's work with its own (pytest reporting the previous
+        cell). One cell at a time: a second submit first collects the one outstanding.
+        ``errexit``: Runme's ``set -e -o pipefail`` for a sourced cell (not for
+        ``interpreter=`` scripts, which run as their own process).
+        """
+        if self._outstanding is not None:
+            self.collect(self._outstanding)
+        t0 = time.monotonic()
+        interpreter = request.interpreter
+        ext = protocol.interpreter_ext(interpreter)
+        answer_list = list(request.answers)
+        for pattern, _text in answer_list:
+            re.compile(pattern)  # a bad pattern is the caller's error, before anything runs
+        notes = self._ensure_shell()
+        state_lost = bool(notes)
+        exports = self._new_exports(request)
+        seq = self._next_seq()
+        path = os.path.join(self._celldir, f"cell{ext}")
+        data = protocol.cell_bytes(request.source)
+        write_file(path, data, reuse=True)
+        use_errexit = errexit and interpreter is None
+        # Saving the user's ERR trap costs a file write per cell: only once one exists.
+        self._err_trap_seen = self._err_trap_seen or "ERR" in request.source
+        save_trap = use_errexit and self._err_trap_seen
+        stdin = request.stdin
+        ack = secrets.token_hex(6) if (stdin is not None or answer_list) else ""
+        cwd = self._resolve(request.cwd) if request.cwd is not None else None
+        line = protocol.cell_line(
+            seq,
+            path,
+            cwd,
+            interpreter,
+            use_errexit,
+            save_trap,
+            exports,
+            self._celldir,
+            ack,
+            self._quiet_calls,
+        )
+        self._quiet_calls = False  # known again when this cell's END arrives
+        cell = CellReader(self._nonce, seq, request.on_output, answer_list)
+        cell.sourced = interpreter is None
+        cell.errexit = use_errexit
+        if cell.sourced:
+            cell.source = data
+        if stdin is not None:  # "" too: no input, only its end
+            data = stdin.encode("utf-8", "surrogateescape")
+            if not answer_list:
+                # Then end of input, as from a pipe: `wc -l` and `cat` finish. (^D ends
+                # the input at a line start; after a partial line a first ^D sends it.)
+                data += b"\x04" if data.endswith(b"\n") else b"\x04\x04"
+            cell.to_send.append(data)
+        self._io.send(line)
+        if exports:
+            self._exported.update(exports)  # only once the line reached the shell
+        ticket = ShellTicket(
+            cell, t0, request.timeout, path, ack, notes, stdin, answer_list, state_lost
+        )
+        self._outstanding = ticket
+        return ticket
+
+    def collect(self, ticket: Ticket) -> Result:
+        """Wait for a submitted cell and return what it did."""
+        if not isinstance(ticket, ShellTicket) or ticket is not self._outstanding:
+            raise RuntimeError("that cell was already collected")
+        self._outstanding = None
+        cell = ticket.cell
+        try:
+            result = self._exchange(ticket, b"")
+        except BaseException:
+            # Interrupted mid-cell (e.g. KeyboardInterrupt): the shell's state is unknown.
+            self._drop_shell("the previous cell was interrupted")
+            raise
+        if cell.callback_error is not None:
+            raise cell.callback_error
+        return _with_state_lost(result) if ticket.state_lost else result
+
+    def interrupt(self) -> None:
+        """Stop the cell that runs now (^C to its foreground job, escalating); state survives.
+
+        Safe from another thread: ``collect`` sees the request within a tick and recovers
+        the shell, and the cell's Result says ``interrupted``. Without a cell running it
+        does nothing.
+        """
+        ticket = self._outstanding or self._running
+        if ticket is not None:
+            ticket.interrupt_requested = True
+
+    def start_background(self, request: Request, ready: Optional[str] = None) -> Result:
+        """Start a cell in the background; return once started (or once ``ready`` matched)."""
+        if self._outstanding is not None:
+            self.collect(self._outstanding)
+        t0 = time.monotonic()
+        pattern = re.compile(ready) if ready is not None else None
+        notes = self._ensure_shell()
+        seq = self._next_seq()
+        ext = protocol.interpreter_ext(request.interpreter)
+        body = os.path.join(self._celldir, f"b{seq}{ext}")
+        launcher = os.path.join(self._celldir, f"b{seq}.launch")
+        rc_file = os.path.join(self._celldir, f"b{seq}.rc")
+        pid_file = os.path.join(self._celldir, f"b{seq}.pid")
+        log = os.path.join(self._celldir, f"b{seq}.log")
+        write_file(body, protocol.cell_bytes(request.source))
+        for empty in (rc_file, pid_file, log):  # created here so they are 0600, not umask's
+            write_file(empty, b"")
+        self._bg_logs.append(log)
+        cwd = self._resolve(request.cwd) if request.cwd is not None else None
+        write_file(
+            launcher, background.launcher(body, rc_file, pid_file, log, cwd, request.interpreter)
+        )
+        exports = self._new_exports(request)
+        line = protocol.cell_line(
+            seq, launcher, None, None, False, False, exports, self._celldir, "", False
+        )
+        ticket = ShellTicket(
+            CellReader(self._nonce, seq, None, ()), t0, request.timeout, launcher, "", notes,
+            None, [], bool(notes),
+        )  # fmt: skip
+        try:
+            res = self._exchange(ticket, line)
+        except BaseException:
+            self._drop_shell("the previous cell was interrupted")
+            raise
+        if exports:
+            self._exported.update(exports)
+        if res.status != 0:
+            return res
+        pid = background.read_pid(pid_file)
+        started = f"started in the background (pid {pid}); its output goes to the background log"
+        if pattern is None:
+            return Result(
+                output="",
+                status=0,
+                duration=time.monotonic() - t0,
+                note=_join([*notes, started + "."]),
+                state_lost=bool(notes),
+            )
+        io = self._io if self._fd >= 0 else None
+        res = background.await_ready(io, pattern, pid, rc_file, log, t0, request.timeout, notes)
+        return res if not notes else _with_state_lost(res)
+
+    def background_logs(self) -> List[str]:
+        """What each background cell printed so far: one text per cell, in start order."""
+        texts = []
+        for path in self._bg_logs:
+            try:
+                with open(path, "rb") as f:
+                    texts.append(f.read().decode("utf-8", "surrogateescape"))
+            except OSError:
+                texts.append("")
+        return texts
+
+    def background_log(self) -> str:
+        """Everything background cells have printed so far."""
+        data = self._res.final_log
+        if data is None:
+            data = read_logs(self._bg_logs)
+        return data.decode("utf-8", "surrogateescape")
+
+    def snapshot(self) -> Tuple[str, Dict[str, str]]:
+        """The shell's physical working directory and exported environment, now.
+
+        One round trip between cells (a Python cell adopts them, so it sees an earlier shell
+        cell's ``cd`` and ``export``). Runs only the protocol's own helper: no alias,
+        function or PATH of the user's decides what runs, and nothing a cell can see
+        changes. Raises ``OSError`` when the shell does not answer.
+        """
+        if self._outstanding is not None:
+            self.collect(self._outstanding)
+        notes = self._ensure_shell()
+        self._pending_notes += notes  # a restart is told to the next cell
+        seq = self._next_seq()
+        path = os.path.join(self._celldir, "snapshot")
+        ticket = ShellTicket(
+            CellReader(self._nonce, seq, None, ()), time.monotonic(), _SNAPSHOT_TIMEOUT, path,
+            "", [], None, [],
+        )  # fmt: skip
+        try:
+            res = self._exchange(ticket, protocol.snapshot_line(seq))
+        except BaseException:
+            self._drop_shell("the previous cell was interrupted")
+            raise
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            os.unlink(path)
+        except OSError:
+            data = b""
+        if res.status is None or res.shell_exited is not None or b"\0" not in data:
+            if res.note:
+                self._pending_notes.append(res.note)
+            raise OSError(f"the shell did not report its directory and environment: {res.note}")
+        where, _, rest = data.partition(b"\0")
+        cwd = where[:-1] if where.endswith(b"\n") else where
+        env: Dict[str, str] = {}
+        for item in rest.split(b"\0"):
+            name, sep, value = item.partition(b"=")
+            if sep and name != b"_":  # `_` is the path of `env` itself
+                env[name.decode("utf-8", "surrogateescape")] = value.decode(
+                    "utf-8", "surrogateescape"
+                )
+        return cwd.decode("utf-8", "surrogateescape"), env
+
+    def close(self) -> List[str]:
+        """End the shell and every process it started; describe any that had to be killed."""
+        self._proc = None
+        self._fd = -1
+        self._io = Channel(-1)
+        self._outstanding = None  # a cell submitted but never collected dies with the shell
+        return self._res.close()
+
+    # -- shell lifecycle ---------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _new_exports(self, request: Request) -> Dict[str, str]:
+        """What to export before the cell: values this shell does not hold yet (`$__` is
+        often unchanged). ``environ`` (another session's environment) is exported too;
+        variables it lacks are not unset."""
+        wanted = {**(request.environ or {}), **request.exports}
+        return {k: v for k, v in wanted.items() if self._exported.get(k) != v}
+
+    def _ensure_shell(self) -> List[str]:
+        if self._res.closed:
+            raise RuntimeError("the runbook session is closed")
+        notes, self._pending_notes = self._pending_notes, []
+        if self._proc is None:
+            if self._spawned:
+                self._restarted = True
+                notes.append(
+                    "A fresh shell was started because "
+                    f"{self._lost_note or 'the previous one ended'}; state from earlier cells "
+                    "(variables, functions, aliases, working directory) was lost."
+                )
+            self._spawn_start()
+        if self._starting is not None:
+            self._spawn_finish()
+        return notes
+
+    def _spawn_start(self) -> None:
+        """Spawn the shell with its setup; ``_spawn_finish`` waits until it has run."""
+        # posix_spawn starts the shell in our directory; pexpect's start is harmless to repeat.
+        init = protocol.init_script(self._cwd, self._nonce, self._tok, self._celldir)
+        seq = self._next_seq()
+        ready = protocol.ready_line(seq)
+        path = os.path.join(self._celldir, f"init{secrets.token_hex(4)}.sh")
+        self._init_path = path
+        typed = protocol.skips_rcfile(self._argv[1:])
+        if not typed:
+            # bash reads its setup as its rc file: no line to send, no echo to wait for.
+            write_file(path, (init + ready).encode())
+            args = ["--noprofile", "--rcfile", path, "--noediting", *self._argv[1:]]
+        else:  # this bash reads no rc file of ours: type the setup
+            write_file(path, init.encode())
+            args = ["--noprofile", "--norc", "--noediting", *self._argv[1:]]
+        try:
+            proc = spawn_shell([self._argv[0], *args], self._env, self._cwd, ROWS, self._columns)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise OSError(f"cannot start the shell {self._argv!r}: {exc}") from exc
+        self._proc = proc
+        self._res.proc = proc
+        self._spawned = True
+        self._fd = int(proc.child_fd)
+        self._io = Channel(self._fd)
+        self._slave = getattr(proc, "slave_name", "")
+        if not self._slave and os.path.isdir("/proc/self"):
+            try:
+                self._slave = os.readlink(f"/proc/{proc.pid}/fd/0")
+            except OSError:
+                self._slave = ""
+        self._exported = {}
+        self._starting = CellReader(self._nonce, seq, None, ())
+        if typed:
+            try:
+                self._io.send(f"builtin source {protocol.q(path)}; {ready}".encode())
+            except BaseException:
+                self._drop_shell("it failed to start")
+                raise
+
+    def _spawn_finish(self) -> None:
+        cell, proc = self._starting, self._proc
+        assert cell is not None
+        try:
+            deadline = time.monotonic() + 15.0
+            while True:
+                self._io.parse(cell, None)
+                if cell.fields is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise OSError(f"the shell {self._argv!r} did not start within 15 s")
+                data = self._io.read(_TICK)
+                if data is None or (data == b"" and peek_exit(proc) is not None):
+                    out = bytes(self._io.stray).decode("utf-8", "replace")
+                    raise OSError(f"the shell {self._argv!r} exited while starting: {out[-500:]}")
+                self._io.buf += data
+        except BaseException:
+            self._drop_shell("it failed to start")
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self._init_path)  # read by now, or never to be read
+        self._starting = None
+        self._tattr = termios.tcgetattr(self._fd)
+
+    def _drop_shell(self, why: str) -> None:
+        """Forget the current shell (killing it if needed); the next cell starts a new one."""
+        proc, self._proc = self._proc, None
+        self._res.proc = None
+        self._fd = -1
+        self._outstanding = None
+        self._starting = None
+        self._io = Channel(-1)  # never write to a descriptor number the system reuses
+        self._lost_note = why
+        if proc is not None:
+            dispose(proc)
+
+    def _resolve(self, cwd: str) -> str:
+        return os.path.normpath(os.path.join(self._cwd, cwd))
+
+    # -- running one line --------------------------------------------------------------------
+
+    def _exchange(self, ticket: ShellTicket, line: bytes) -> Result:
+        self._running = ticket
+        try:
+            return self._exchange_running(ticket, line)
+        finally:
+            self._running = None
+
+    def _exchange_running(self, ticket: ShellTicket, line: bytes) -> Result:
+        cell, t0, notes, ack = ticket.cell, ticket.t0, ticket.notes, ticket.ack
+        stdin, answers = ticket.stdin, ticket.answers
+        proc = self._proc
+        deadline = t0 + ticket.timeout
+        if line:
+            self._io.send(line)
+        quiet_since = time.monotonic()
+        waiting_hits = 0
+        eofs = 0
+        while True:
+            self._io.parse(cell, None)
+            if cell.started:
+                self._io.flush_writes(cell)
+            if cell.fields is not None:
+                if ack:
+                    self._ack(ack)
+                return self._finish(cell, t0, ticket.path, notes)
+            if ticket.interrupt_requested:
+                how = recover(self, cell, ack).how
+                notes.append(f"Interrupted: {how}.")
+                return self._stopped(cell, t0, notes, interrupted=True)
+            now = time.monotonic()
+            if now >= deadline:
+                how = recover(self, cell, ack).how
+                notes.append(f"Timed out after {ticket.timeout:g} s; {how}.")
+                return self._stopped(cell, t0, notes, timed_out=True)
+            data = self._io.read(min(_TICK, deadline - now))
+            if data is None:
+                return self._exited(cell, t0, notes)
+            if data:
+                self._io.buf += data
+                quiet_since = time.monotonic()
+                waiting_hits = 0
+                continue
+            if peek_exit(proc) is not None:
+                return self._exited(cell, t0, notes)
+            now = time.monotonic()
+            if cell.started and now - t0 >= _WAIT_AFTER and now - quiet_since >= _TICK * 0.9:
+                if self._fd >= 0 and waits.blocked_on_terminal(self._fd, self._slave):
+                    waiting_hits += 1
+                    if waiting_hits >= 2 and stdin is not None and not answers and eofs < 64:
+                        # A pipe keeps answering end of input; a terminal gives one per ^D.
+                        eofs += 1
+                        waiting_hits = 0
+                        self._io.send(b"\x04")
+                    elif waiting_hits >= 2:
+                        # What the interrupt itself prints (a newline, `^C`) is not the cell's.
+                        keep = len(cell.chunks)
+                        recovery = recover(self, cell, ack)
+                        del cell.chunks[keep:]
+                        if recovery.replaced:
+                            # `exec bash`: the new shell reads the terminal; not a prompt.
+                            notes.append(
+                                "The cell replaced the shell (`exec`), so it was stopped; the "
+                                "next cell gets a fresh shell without the state built so far."
+                            )
+                            return Result(
+                                output=self._output(cell),
+                                status=None,
+                                duration=time.monotonic() - t0,
+                                replaced=True,
+                                note=_join(notes),
+                            )
+                        notes.append(_waiting_note(cell, stdin, answers, recovery.how))
+                        return self._stopped(cell, t0, notes, waiting=True)
+                else:
+                    waiting_hits = 0
+                quiet_since = now
+
+    def _ack(self, ack: str) -> None:
+        self._restore_tty()
+        # Two newlines first: one ends a partial stdin line, the other survives a trailing ^V.
+        self._io.send(b"\n\n" + ack.encode() + b"\n")
+
+    def _restore_tty(self) -> None:
+        if self._tattr is None or self._fd < 0:
+            return
+        try:
+            if termios.tcgetattr(self._fd) != self._tattr:
+                termios.tcsetattr(self._fd, termios.TCSANOW, self._tattr)
+            if tuple(self._proc.getwinsize()) != (ROWS, self._columns):
+                self._proc.setwinsize(ROWS, self._columns)
+        except (termios.error, OSError):
+            pass
+
+    def _output(self, cell: CellReader) -> str:
+        raw = output.script_output(cell.chunks, self._celldir_bytes)
+        return raw.decode("utf-8", "surrogateescape")
+
+    def _finish(self, cell: CellReader, t0: float, path: str, notes: List[str]) -> Result:
+        self._restore_tty()
+        fields = cell.fields or [b"", b"", b""]
+        try:
+            status: Optional[int] = int(fields[0])
+        except ValueError:
+            status = None
+        flags = fields[1].decode("ascii", "replace")
+        self._quiet_calls = "x" not in flags
+        raw = output.script_output(cell.chunks, self._celldir_bytes)
+        incomplete = output.is_incomplete(raw, path, self._argv[0])
+        if incomplete:
+            notes.append(
+                "The cell is incomplete: an unterminated quote, heredoc, brace or compound "
+                "command left the shell waiting for more input (see the shell's message)."
+            )
+            status = None
+        if "e" in flags:
+            notes.append(
+                "The cell turned on `set -e`; it was switched off again so that a later "
+                "failing command does not end the session."
+            )
+        fatal = None
+        if cell.sourced and status is not None:  # failed already or not: the note explains
+            fatal = output.fatal_expansion_error(raw, cell.source, cell.errexit, self._argv[0])
+        if fatal is not None:
+            status = status or 1
+            notes.append(
+                f"bash reported `{fatal}`: in a script (and in Runme) that error ends the cell "
+                "with status 1. The session's interactive bash only skipped that command and "
+                "went on with the next one, so the cell fails here as it would there."
+            )
+        failed = ""
+        if status and cell.errexit:
+            failed = output.failed_command(self._celldir, cell.seq)
+        return Result(
+            output=raw.decode("utf-8", "surrogateescape"),
+            status=status,
+            duration=time.monotonic() - t0,
+            incomplete=incomplete,
+            note=_join(notes),
+            failed_command=failed,
+        )
+
+    def _exited(self, cell: CellReader, t0: float, notes: List[str]) -> Result:
+        status = wait_exit(self._proc, 2.0)
+        # Whatever the shell printed before it died is still in the PTY: take it.
+        while True:
+            data = self._io.read(0.02)
+            if not data:
+                break
+            self._io.buf += data
+        self._io.parse(cell, None)
+        if cell.started and cell.fields is None:
+            cell.emit(bytes(self._io.buf))
+        self._io.buf.clear()
+        code = 255 if status is None else status
+        self._drop_shell(f"the shell exited with status {code} in an earlier cell")
+        notes.append(
+            f"The shell exited with status {code} (`exit`, `exec` or a fatal error ended it); "
+            "the next cell gets a fresh shell without the state built so far."
+        )
+        return Result(
+            output=self._output(cell),
+            status=code,
+            duration=time.monotonic() - t0,
+            shell_exited=code,
+            note=_join(notes),
+        )
+
+    def _stopped(
+        self,
+        cell: CellReader,
+        t0: float,
+        notes: List[str],
+        *,
+        timed_out: bool = False,
+        waiting: bool = False,
+        interrupted: bool = False,
+    ) -> Result:
+        return Result(
+            output=self._output(cell),
+            status=None,
+            duration=time.monotonic() - t0,
+            timed_out=timed_out,
+            waiting_for_input=waiting,
+            interrupted=interrupted,
+            note=_join(notes),
+        )
+
+
+def _waiting_note(
+    cell: CellReader, stdin: Optional[str], answers: Sequence[Tuple[str, str]], how: str
+) -> str:
+    if cell.answers:
+        what = f"no output matched the expected prompt {cell.answers[0][0].pattern!r}"
+    elif answers or stdin:
+        what = "it wanted more input than stdin/answers provided"
+    else:
+        what = "the cell has no stdin= or answers= for it"
+    return f"Waiting for input: the cell read from the terminal, but {what}; {how}."
+
+
+def _with_state_lost(result: Result) -> Result:
+    return dataclasses.replace(result, state_lost=True)
+
+
+def _join(notes: List[str]) -> str:
+    return " ".join(n for n in notes if n)
