@@ -19,6 +19,7 @@ cannot cache the modules it compiles. A run must exit 0 and pass the expected nu
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import statistics
@@ -134,8 +135,26 @@ def run_once(scenario: Scenario, variant: Variant, env: Dict[str, str]) -> Tuple
     return elapsed, usage.ru_utime + usage.ru_stime
 
 
+def _package_dir() -> Path:
+    import pytest_runbook
+
+    return Path(pytest_runbook.__file__).resolve().parent
+
+
+def _forget_rewritten(scenario: Scenario) -> None:
+    """Delete the modules pytest rewrote and cached: a CI image that writes no bytecode has none.
+
+    Python's own bytecode stays: pip compiles it at install time.
+    """
+    for directory in (_package_dir(), scenario.directory):
+        for cached in directory.rglob("*-pytest-*.pyc"):
+            cached.unlink()
+
+
 def measure(scenario: Scenario, env: Dict[str, str], runs: int) -> List[Tuple[float, float]]:
     """Median wall and CPU seconds per variant; variants alternate, so load drifts hit all."""
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        _forget_rewritten(scenario)
     for variant in scenario.variants:
         run_once(scenario, variant, env)  # warm-up: bytecode, file system caches
     times: List[List[Tuple[float, float]]] = [[] for _ in scenario.variants]
@@ -145,9 +164,25 @@ def measure(scenario: Scenario, env: Dict[str, str], runs: int) -> List[Tuple[fl
     return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
 
 
+def _as_installed() -> Dict[str, str]:
+    """PYTHONPATH that makes pytest treat an editable install like a regular one.
+
+    pytest marks an entry-point plugin's package for assertion rewriting only when it finds
+    the package on sys.path; an editable install's package is found by its own import hook,
+    so pytest would rewrite none of it and the figures would miss what users pay.
+    """
+    source = _package_dir().parent
+    if "site-packages" in source.parts:
+        return {}
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))
+    }
+
+
 def environments() -> List[Tuple[str, Dict[str, str]]]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONDONT"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     base.pop("PYTHONDONTWRITEBYTECODE", None)
+    base.update(_as_installed())
     return [
         ("bytecode", base),
         ("PYTHONDONTWRITEBYTECODE=1", {**base, "PYTHONDONTWRITEBYTECODE": "1"}),
@@ -160,9 +195,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--only", default="", help="scenario letters, e.g. a,c")
     options = parser.parse_args(argv)
     wanted = set(options.only.split(",")) if options.only else None
+    compileall.compile_dir(str(_package_dir()), quiet=1)  # as pip does when it installs
     with tempfile.TemporaryDirectory(prefix="runbook-startup-") as tmp:
         chosen = [s for s in scenarios(Path(tmp)) if wanted is None or s.key in wanted]
         print(f"median of {options.runs} runs each; python {sys.version.split()[0]}")
+        if _as_installed():
+            print(f"PYTHONPATH={_as_installed()['PYTHONPATH']} (as if installed from a wheel)")
         print("wall: median wall time; cpu: median user+system time (steadier on a busy machine)")
         header = "".join(f"{name:>36}" for name, _ in environments())
         print(f"{'':4}{'variant':27}{header}")

@@ -4,6 +4,7 @@ Imports nothing from pytest: the parser is tested on its own. Line numbers are 0
 everywhere (markdown-it's ``token.map``); only reports add 1. The dataclasses below are
 what the rest of the package reads: the session, the matcher and the pytest items never
 look at Markdown themselves.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 Frontmatter is not Markdown, so it is cut off before markdown-it sees the text (the parser
 blanks those lines to keep line numbers). The three formats are the ones Runme reads.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

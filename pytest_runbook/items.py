@@ -1,4 +1,7 @@
-"""pytest nodes: a Markdown file owns one shell session; each cell is an item run in it."""
+"""pytest nodes: a Markdown file owns one shell session; each cell is an item run in it.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Failure text: where (path:LINE), what ran (numbered Markdown lines), diff, status, time."""
+"""Failure text: where (path:LINE), what ran (numbered Markdown lines), diff, status, time.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

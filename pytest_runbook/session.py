@@ -50,6 +50,7 @@ announcements (``[1] 123``) and notices (``[1]+  Done  cmd``) are not shown, as 
 interrupt escalated to SIGTERM.  Under errexit a failing
 ``$(...)`` stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap
 does not fire during errexit cells (it is put back afterwards).
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations
