@@ -13,7 +13,7 @@ import signal
 import sys
 from fnmatch import translate
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
 
 import pytest
 
@@ -139,6 +139,10 @@ class Selection:
     files), the file and its directories upward.
     """
 
+    # Left in a --runbook-transcript directory, so that later runs, with the option or without,
+    # know its Markdown for transcripts of runbooks and not runbooks.
+    TRANSCRIPT_MARK = ".pytest-runbook-transcripts"
+
     def __init__(self, settings: Settings, named: bool) -> None:
         patterns = [translate(pattern) for pattern in settings.patterns]
         suffixes = "|".join(re.escape(suffix[1:]) for suffix in MARKDOWN_SUFFIXES)
@@ -150,6 +154,7 @@ class Selection:
         self.opt_in = settings.opt_in
         transcript = settings.transcript_dir
         self.transcript_dir = Path(os.path.abspath(transcript)) if transcript else None
+        self._transcripts: Dict[Path, bool] = {}  # directory -> holds transcripts
 
     def may_be_runbook(self, name: str) -> bool:
         """Whether a file of this name could be a runbook (no file system access)."""
@@ -170,9 +175,29 @@ class Selection:
         for directory in path.parents:
             if session.isinitpath(directory):
                 return True
-            if directory == self.transcript_dir:
+            if self._holds_transcripts(directory):
                 return False
         return False
+
+    def _holds_transcripts(self, directory: Path) -> bool:
+        known = self._transcripts.get(directory)
+        if known is None:
+            known = directory == self.transcript_dir or os.path.exists(
+                os.path.join(directory, self.TRANSCRIPT_MARK)
+            )
+            self._transcripts[directory] = known
+        return known
+
+    def mark_transcripts(self) -> None:
+        """Leave the mark in the transcript directory, if this run wrote one."""
+        if self.transcript_dir is None or not self.transcript_dir.is_dir():
+            return
+        mark = self.transcript_dir / self.TRANSCRIPT_MARK
+        if not mark.exists():
+            mark.write_text(
+                "pytest-runbook --runbook-transcript wrote the Markdown files here: transcripts "
+                "of runs, never collected as runbooks unless named on the command line.\n"
+            )
 
 
 _SELECTION_KEY = pytest.StashKey[Selection]()
@@ -254,6 +279,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             workeroutput["runbook_written"] = settings.rewriter.summary_counts()
     if config.pluginmanager.has_plugin("dsession"):  # the xdist controller
         _show_collection_warnings_once(config)
+    if settings.transcript_dir is not None:
+        config.stash[_SELECTION_KEY].mark_transcripts()
 
 
 def _show_collection_warnings_once(config: pytest.Config) -> None:
