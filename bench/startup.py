@@ -4,9 +4,10 @@
     python bench/startup.py -n 5       # quicker, noisier
     python bench/startup.py --only a,c
 
-Each figure is the median wall time of a whole ``python -m pytest -q`` process, run from a
-directory holding only its corpus and an empty pytest.ini; the variants of a scenario alternate
-within each repetition, after one untimed warm-up run each (which writes bytecode where it may).
+Each figure is the median wall (and CPU) time of a whole ``python -m pytest -q`` process, run
+from a directory holding only its corpus and an empty pytest.ini; the variants of a scenario
+alternate within each repetition, each first in turn, after one untimed warm-up run each (which
+writes bytecode where it may).
 Every scenario runs twice: as usual, and with PYTHONDONTWRITEBYTECODE=1 (CI images), where pytest
 cannot cache the modules it compiles. A run must exit 0 and pass the expected number of tests.
 
@@ -158,9 +159,11 @@ def measure(scenario: Scenario, env: Dict[str, str], runs: int) -> List[Tuple[fl
     for variant in scenario.variants:
         run_once(scenario, variant, env)  # warm-up: bytecode, file system caches
     times: List[List[Tuple[float, float]]] = [[] for _ in scenario.variants]
-    for _ in range(runs):
-        for index, variant in enumerate(scenario.variants):
-            times[index].append(run_once(scenario, variant, env))
+    count = len(scenario.variants)
+    for repetition in range(runs):
+        for step in range(count):  # each variant goes first in turn: no place is favoured
+            index = (repetition + step) % count
+            times[index].append(run_once(scenario, scenario.variants[index], env))
     return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
 
 
