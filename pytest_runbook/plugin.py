@@ -318,8 +318,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     settings = config.stash[SETTINGS_KEY]
-    if not settings.rewriter_used:
-        return
+    if not settings.update and not settings.rewriter_used:
+        return  # nothing to say, and no need to import the rewriter
     line = settings.rewriter.summary_line(settings.update)
     if line:
         terminalreporter.write_sep("-", "runbook update")
