@@ -13,7 +13,7 @@ import signal
 import sys
 from fnmatch import translate
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
 
 import pytest
 
@@ -155,6 +155,7 @@ class Selection:
         transcript = settings.transcript_dir
         self.transcript_dir = Path(os.path.abspath(transcript)) if transcript else None
         self._transcripts: Dict[Path, bool] = {}  # directory -> holds transcripts
+        self.offered: Dict[Tuple[pytest.Collector, Path], pytest.Collector] = {}
 
     def may_be_runbook(self, name: str) -> bool:
         """Whether a file of this name could be a runbook (no file system access)."""
@@ -244,7 +245,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
         return None
     if not selection.wants(file_path, parent.session):
         return None
-    return _runbook_file_class(parent.config).from_parent(parent, path=file_path)
+    # pytest walks a directory again for each file named in it and discards all it offered
+    # but that file: `pytest f1.md ... f100.md` would build 10,000 nodes for 100 files.
+    key = (parent, file_path)
+    node = selection.offered.get(key)
+    if node is None:
+        node = _runbook_file_class(parent.config).from_parent(parent, path=file_path)
+        if not parent.config.getoption("keepduplicates", False):  # a file twice: two nodes
+            selection.offered[key] = node
+    return node
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_SELECTION_KEY].offered.clear()
 
 
 @pytest.hookimpl(tryfirst=True)

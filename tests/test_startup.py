@@ -151,3 +151,13 @@ def test_markdown_reached_through_a_symlinked_directory(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["link/a.md::echo-real", "1 test collected*"])
     result = pytester.runpytest("link/a.md", "-q")
     result.assert_outcomes(passed=1)
+
+
+def test_files_named_one_by_one_run_once_each(pytester: pytest.Pytester, runbook) -> None:
+    # pytest offers every file of docs/ again for each one named; each must still run once.
+    for n in range(3):
+        runbook(f'```sh {{name=c}}\necho "{n}" >> ../ran\n```\n', name=f"docs/d{n}.md")
+    names = [f"docs/d{n}.md" for n in range(3)]
+    pytester.runpytest(*names).assert_outcomes(passed=3)
+    assert (pytester.path / "ran").read_text().split() == ["0", "1", "2"]
+    pytester.runpytest("--keep-duplicates", names[0], names[0]).assert_outcomes(passed=2)
