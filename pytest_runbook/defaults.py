@@ -2,6 +2,7 @@
 
 Its own module so that the pytest hooks can read options without importing the parser
 (markdown-it-py, PyYAML): a pytest run that collects no Markdown pays nothing for them.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ passes here exactly when it passes under ``pytest --doctest-glob``: ``<BLANKLINE
 option flags (ini ``doctest_optionflags`` and inline ``# doctest: +FLAG``), tracebacks
 matched by their header and exception line. pytest's own flags (``NUMBER``,
 ``ALLOW_UNICODE``, ``ALLOW_BYTES``) behave as in pytest. Imports nothing from pytest.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

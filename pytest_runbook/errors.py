@@ -1,4 +1,7 @@
-"""The one error type users see for bad input: it always names the file, the line and the fix."""
+"""The one error type users see for bad input: it always names the file, the line and the fix.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ selection (``-k``, ``-m``, ``--deselect``, skip marks) leaves out, skip/xfail, a
 a ``verdict.Failure`` into the item's report. Running is ``runner``'s, judging ``verdict``'s.
 Helpers that read pytest's private APIs fail closed: when they cannot tell whether a cell is
 selected, it is not run as setup, and the cell that needed it is skipped, saying why.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ at the fence's language. Adding a kind of session is one row plus a factory::
 and for a family whose sessions differ by name (Jupyter kernels), ``session=None`` gives each
 ``kernel:NAME`` its own session, and the factory reads the name from ``SessionSpec.key``.
 Imports nothing from pytest; a factory imports its session module only when first called.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

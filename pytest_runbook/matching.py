@@ -7,6 +7,7 @@ block is split on ``...`` lines into segments of consecutive lines, the first se
 at the start of the output, the last at the end, and the ones in between are searched for
 leftmost-first. That is exact for ``...`` (a segment placed as early as possible leaves the most
 room for the ones after it) and keeps 100,000-line outputs well under a second.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Imports nothing from pytest and nothing from the parser or the sessions, so each stage of the
 pipeline (document -> items -> runner -> session -> Result -> verdict -> report / rewrite)
 can depend on these and on nothing further upstream. Line numbers are 0-based.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

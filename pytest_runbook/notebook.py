@@ -8,6 +8,7 @@ Cells carry their index in the notebook (``Cell.notebook_index``); their ``line`
 
 nbformat (the ``jupyter`` extra) is imported inside the functions: ``output_text`` is pure and
 the kernel session imports it without needing nbformat.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

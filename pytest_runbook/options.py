@@ -5,6 +5,7 @@ cell's attributes (``500ms``, ``30``, ``30s``, ``2m``, ``1m30s``, ``1h``), so a 
 in one place works in all of them. A bad value raises ``OptionError`` naming its origin (the
 ini key, the command-line option or ``file:line``); callers turn it into their own error type.
 Imports nothing from pytest.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

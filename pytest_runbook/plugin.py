@@ -1,17 +1,27 @@
-"""The pytest hooks, and nothing else: options, collection, ordering, xdist, summary."""
+"""The pytest hooks, and nothing else: options, collection, ordering, xdist, summary.
+
+Every pytest run imports this module, Markdown or not: it imports only what such a run needs.
+The parser, the sessions and the items load with the first runbook collected.
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
+from fnmatch import translate
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
 
 import pytest
 
 from .errors import RunbookError
-from .settings import MARKDOWN_SUFFIXES, SETTINGS_KEY, from_config
+from .settings import MARKDOWN_SUFFIXES, SETTINGS_KEY, Settings, from_config
+
+if TYPE_CHECKING:  # importing items loads the parser and the sessions
+    from .items import RunbookFile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -108,26 +118,112 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: List[str]) 
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.stash[SETTINGS_KEY] = from_config(config)
+        settings = from_config(config)
     except RunbookError as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[_SELECTION_KEY] = Selection(
+        settings, named=bool(getattr(config.option, "file_or_dir", None))
+    )
     config.addinivalue_line(
         "markers", "runbook: added to every item collected from a Markdown runbook"
     )
-    _stop_sessions_on_sigterm(config)
 
 
+class Selection:
+    """Which of the files pytest offers are runbooks to collect (SPEC 1), decided cheaply.
+
+    pytest offers every file of every directory it walks, and walks a directory again for
+    each file named in it: ``pytest f1.py ... f100.py`` makes 10,000 offers. One compiled
+    pattern turns away nearly all of them without a system call; a Markdown name is then
+    looked up among pytest's own initial paths (absolute, symlinks kept, as pytest offers
+    files), the file and its directories upward.
+    """
+
+    # Left in a --runbook-transcript directory, so that later runs, with the option or without,
+    # know its Markdown for transcripts of runbooks and not runbooks.
+    TRANSCRIPT_MARK = ".pytest-runbook-transcripts"
+
+    def __init__(self, settings: Settings, named: bool) -> None:
+        patterns = [translate(pattern) for pattern in settings.patterns]
+        suffixes = "|".join(re.escape(suffix[1:]) for suffix in MARKDOWN_SUFFIXES)
+        # A file named on the command line with a Markdown suffix is a runbook whatever the
+        # patterns say; any other file must match them.
+        self._candidate = re.compile("|".join([*patterns, rf"(?is:.*\.(?:{suffixes}))\Z"]))
+        self._pattern = re.compile("|".join(patterns) or "(?!)")
+        self.named = named  # paths on the command line (else testpaths or rootdir)
+        self.opt_in = settings.opt_in
+        transcript = settings.transcript_dir
+        self.transcript_dir = Path(os.path.abspath(transcript)) if transcript else None
+        self._transcripts: Dict[Path, bool] = {}  # directory -> holds transcripts
+        self.offered: Dict[Tuple[pytest.Collector, Path], pytest.Collector] = {}
+
+    def may_be_runbook(self, name: str) -> bool:
+        """Whether a file of this name could be a runbook (no file system access)."""
+        return self._candidate.match(name) is not None
+
+    def wants(self, path: Path, session: pytest.Session) -> bool:
+        """Whether to collect ``path``, a file that passed ``may_be_runbook``.
+
+        A file named on the command line is always a runbook; one found in a directory named
+        there (or, with ``--runbook``, in testpaths or the rootdir) must match the patterns.
+        A file pytest offers only because it lies beside or above a named one was not asked
+        for, nor was what an earlier ``--runbook-transcript`` wrote into the tested tree.
+        """
+        if session.isinitpath(path):
+            return self.named or (self.opt_in and self._pattern.match(path.name) is not None)
+        if not (self.named or self.opt_in) or self._pattern.match(path.name) is None:
+            return False
+        for directory in path.parents:
+            if session.isinitpath(directory):
+                return True
+            if self._holds_transcripts(directory):
+                return False
+        return False
+
+    def _holds_transcripts(self, directory: Path) -> bool:
+        known = self._transcripts.get(directory)
+        if known is None:
+            known = directory == self.transcript_dir or os.path.exists(
+                os.path.join(directory, self.TRANSCRIPT_MARK)
+            )
+            self._transcripts[directory] = known
+        return known
+
+    def mark_transcripts(self) -> None:
+        """Leave the mark in the transcript directory, if this run wrote one."""
+        if self.transcript_dir is None or not self.transcript_dir.is_dir():
+            return
+        mark = self.transcript_dir / self.TRANSCRIPT_MARK
+        if not mark.exists():
+            mark.write_text(
+                "pytest-runbook --runbook-transcript wrote the Markdown files here: transcripts "
+                "of runs, never collected as runbooks unless named on the command line.\n"
+            )
+
+
+_SELECTION_KEY = pytest.StashKey[Selection]()
 _SIGTERM_KEY = pytest.StashKey[bool]()
 
 
-def _stop_sessions_on_sigterm(config: pytest.Config) -> None:
+def _runbook_file_class(config: pytest.Config) -> Type[RunbookFile]:
+    """The items module, loaded with the first runbook; sessions will need SIGTERM handled."""
+    from .items import RunbookFile
+
+    if _SIGTERM_KEY not in config.stash:
+        config.stash[_SIGTERM_KEY] = _stop_sessions_on_sigterm()
+    return RunbookFile
+
+
+def _stop_sessions_on_sigterm() -> bool:
     """Turn SIGTERM into KeyboardInterrupt so file teardown closes shells and their children."""
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _raise_interrupt)
-            config.stash[_SIGTERM_KEY] = True
+            return True
     except ValueError:  # not the main thread (pytest run from a thread): nothing to do
         pass
+    return False
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -145,12 +241,24 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    settings = parent.config.stash[SETTINGS_KEY]
-    if not settings.wants(file_path.resolve()):
+    selection = parent.config.stash[_SELECTION_KEY]
+    if not selection.may_be_runbook(file_path.name):
         return None
-    from .items import RunbookFile  # the parser and session load only when there is Markdown
+    if not selection.wants(file_path, parent.session):
+        return None
+    # pytest walks a directory again for each file named in it and discards all it offered
+    # but that file: `pytest f1.md ... f100.md` would build 10,000 nodes for 100 files.
+    key = (parent, file_path)
+    node = selection.offered.get(key)
+    if node is None:
+        node = _runbook_file_class(parent.config).from_parent(parent, path=file_path)
+        if not parent.config.getoption("keepduplicates", False):  # a file twice: two nodes
+            selection.offered[key] = node
+    return node
 
-    return RunbookFile.from_parent(parent, path=file_path)
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_SELECTION_KEY].offered.clear()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -176,11 +284,42 @@ def pytest_report_header(config: pytest.Config) -> Optional[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    settings = session.config.stash[SETTINGS_KEY]
-    settings.rewriter.write_all()
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput["runbook_written"] = settings.rewriter.summary_counts()
+    config = session.config
+    settings = config.stash[SETTINGS_KEY]
+    if settings.rewriter_used:
+        settings.rewriter.write_all()
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["runbook_written"] = settings.rewriter.summary_counts()
+    if config.pluginmanager.has_plugin("dsession"):  # the xdist controller
+        _show_collection_warnings_once(config)
+    if settings.transcript_dir is not None:
+        config.stash[_SELECTION_KEY].mark_transcripts()
+
+
+def _show_collection_warnings_once(config: pytest.Config) -> None:
+    """Every xdist worker collects every file, so each reports a runbook's warnings again.
+
+    Runs before the terminal reporter's summary (its sessionfinish is a wrapper); drops the
+    repeats of a collection warning (no node id) located in a runbook.
+    """
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reports = getattr(reporter, "stats", {}).get("warnings")
+    if not reports:
+        return
+    selection = config.stash[_SELECTION_KEY]
+    seen = set()
+    kept = []
+    for report in reports:
+        location = getattr(report, "fslocation", None)
+        if not getattr(report, "nodeid", None) and location:
+            key = (report.message, tuple(location))
+            if selection.may_be_runbook(os.path.basename(str(location[0]))):
+                if key in seen:
+                    continue
+                seen.add(key)
+        kept.append(report)
+    reports[:] = kept
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -193,6 +332,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     settings = config.stash[SETTINGS_KEY]
+    if not settings.update and not settings.rewriter_used:
+        return  # nothing to say, and no need to import the rewriter
     line = settings.rewriter.summary_line(settings.update)
     if line:
         terminalreporter.write_sep("-", "runbook update")
@@ -208,4 +349,4 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Keep every runbook file on one worker, in order, whatever ``--dist`` says."""
     from .xdist_scheduling import make_scheduler
 
-    return make_scheduler(config, log, MARKDOWN_SUFFIXES)
+    return make_scheduler(config, log, config.stash[_SELECTION_KEY].may_be_runbook)

@@ -1,6 +1,7 @@
 """Failure text: where (path:LINE), what ran (numbered Markdown lines), diff, status, time.
 
 ``render`` turns a ``verdict.Failure`` (data) into what a person reads.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

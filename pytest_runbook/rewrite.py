@@ -8,6 +8,7 @@ Two rules keep a second run quiet: the written lines are turned back into expect
 match exactly the actual output (``as_expected`` escapes the few lines the matcher or the
 console parser would read differently), and a fence grows when the new content holds a line
 that would close it.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ table, created when first needed or started early while the file before still ru
 working directory and optional fresh HOME, Runme's exported variables (``$__``, named cells),
 the transcript, and the memory of which cells ran. pytest's side (``items``) tells it which
 cells the selection excludes and asks it to run a cell; ``verdict`` judges what came back.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

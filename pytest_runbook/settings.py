@@ -1,21 +1,25 @@
-"""Run-wide settings read once from the command line and ini file, kept in ``config.stash``."""
+"""Run-wide settings read once from the command line and ini file, kept in ``config.stash``.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import pytest
 
 from .defaults import Defaults
 from .errors import RunbookError
 from .options import OptionError, parse_choice, parse_columns, parse_duration, parse_home
-from .rewrite import Rewriter
 
-MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr")
+if TYPE_CHECKING:  # every pytest run reads the settings; only update mode needs the rewriter
+    from .rewrite import Rewriter
+
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr")  # named, always a runbook (SPEC 1)
 
 
 @dataclass
@@ -25,7 +29,6 @@ class Settings:
     defaults: Defaults
     patterns: Tuple[str, ...]
     opt_in: bool  # --runbook / ini runbook = true: collect Markdown without explicit paths
-    explicit_paths: Tuple[Path, ...]  # paths named on the command line (no ::ids)
     explicit_ids: Tuple[str, ...]  # command-line arguments that name items (path::name)
     env: Dict[str, str]  # --runbook-env / ini runbook_env
     update: Optional[str]  # None, "changed" or "new"
@@ -33,19 +36,21 @@ class Settings:
     transcript_dir: Optional[Path]
     columns: int
     home: Optional[str] = None  # "tmp": each file gets a fresh, empty HOME (ini runbook_home)
-    rewriter: Rewriter = field(default_factory=Rewriter)
     warned_markers: List[str] = field(default_factory=list)
+    _rewriter: Optional[Rewriter] = field(default=None, repr=False)
 
-    def wants(self, path: Path) -> bool:
-        """Whether ``path`` is a runbook to collect (SPEC 1: never without opt-in or a path)."""
-        if path in self.explicit_paths:
-            return path.suffix.lower() in MARKDOWN_SUFFIXES or self.matches(path)
-        if not self.matches(path):
-            return False
-        return self.opt_in or bool(self.explicit_paths)
+    @property
+    def rewriter(self) -> Rewriter:
+        """The run's queued rewrites, made on first use (it imports the matcher)."""
+        if self._rewriter is None:
+            from .rewrite import Rewriter
 
-    def matches(self, path: Path) -> bool:
-        return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.patterns)
+            self._rewriter = Rewriter()
+        return self._rewriter
+
+    @property
+    def rewriter_used(self) -> bool:
+        return self._rewriter is not None
 
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -123,19 +128,12 @@ def from_config(config: pytest.Config) -> Settings:
     transcript = config.getoption("runbook_transcript") or config.getini("runbook_transcript")
 
     invocation_dir = config.invocation_params.dir
-    explicit_paths: List[Path] = []
-    explicit_ids: List[str] = []
-    for arg in getattr(config.option, "file_or_dir", None) or []:  # absent with --help
-        path_part, sep, _ = str(arg).partition("::")
-        path = (invocation_dir / path_part).resolve()
-        explicit_paths.append(path)
-        if sep:
-            explicit_ids.append(str(arg))
+    args = getattr(config.option, "file_or_dir", None) or []  # absent with --help
+    explicit_ids = [str(arg) for arg in args if "::" in str(arg)]
     return Settings(
         defaults=defaults,
         patterns=tuple(str(p) for p in config.getini("runbook_patterns")),
         opt_in=bool(config.getoption("runbook_collect") or _ini(config, "runbook")),
-        explicit_paths=tuple(explicit_paths),
         explicit_ids=tuple(explicit_ids),
         env=env,
         update=update,

@@ -6,6 +6,7 @@ lines) and its source without those option lines, plus how many lines were remov
 source lines stay exact. ``runbook_attributes`` turns the options into the parser's own
 attribute keys. ``kernel_from_frontmatter`` reads the kernel a Jupytext/MyST/Quarto file names.
 Imports nothing from pytest and no Jupyter package.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

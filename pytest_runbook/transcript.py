@@ -2,6 +2,7 @@
 
 A Markdown artifact CI can upload (Runme's "session outputs"): the original document, with an
 ``output`` block and a status line inserted after every cell that ran.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 cell) and returns ``Passed``, ``Rewrite`` (update mode: the edits to queue) or ``Failure``,
 a frozen description that ``report`` renders for a person. Nothing here runs, raises to
 report, or imports pytest: control flow never depends on the wording of a message.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -83,3 +83,35 @@ def test_selected_cell_under_xdist_runs_its_prerequisites(
     for n in range(2):
         steps = [line.split()[1] for line in (pytester.path / f"log-{n}").read_text().splitlines()]
         assert steps == ["one", "two", "three", "four", "five"]
+
+
+def test_files_found_by_custom_patterns_stay_on_one_worker(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # Issue 14: with `runbook_patterns = *.runbook` the cells were spread over the workers
+    # and each replayed the cells before it: 12 cells ran 21 to 23 times.
+    pytester.makeini("[pytest]\nrunbook_patterns = *.runbook\n")
+    cells = "".join(
+        f'```sh {{name=c{i}}}\necho "{{n}} c{i} $PYTEST_XDIST_WORKER" >> ../side-effects\n```\n\n'
+        for i in range(4)
+    )
+    for n in range(3):
+        runbook(cells.replace("{n}", str(n)), name=f"docs/doc{n}.runbook")
+    result = pytester.runpytest("-n", "2", "--dist", "load", "docs")
+    result.assert_outcomes(passed=12)
+    lines = (pytester.path / "side-effects").read_text().splitlines()
+    assert len(lines) == 12
+    for n in range(3):
+        mine = [line.split() for line in lines if line.startswith(f"{n} ")]
+        assert [cell for _, cell, _ in mine] == ["c0", "c1", "c2", "c3"]
+        assert len({worker for _, _, worker in mine}) == 1
+
+
+def test_a_collection_warning_shows_once_whatever_the_number_of_workers(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook("```sh {name=a colour=red}\necho a\n```\n")
+    result = pytester.runpytest("-n", "2", "doc.md")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.stdout.str().count("unknown attribute 'colour'") == 1
+    result.stdout.fnmatch_lines(["doc.md:1", "  doc.md:1: RunbookWarning: unknown attribute*"])

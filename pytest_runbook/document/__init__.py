@@ -6,6 +6,7 @@ Inside: ``markdown`` walks markdown-it's tokens, ``attributes`` reads Runme's at
 syntaxes and the directive, ``frontmatter`` the file's options, ``console`` transcripts,
 ``names`` Runme's cell names, ``validate`` collects every problem of a file. Line numbers
 are 0-based everywhere (markdown-it's ``token.map``); only reports add 1.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

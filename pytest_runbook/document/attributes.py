@@ -4,6 +4,7 @@ Runme writes attributes either as JSON (``{"name":"x"}``) or HTML-style (``{ nam
 we accept both, plus quoting so values can hold spaces, and a YAML comment directive.
 Functions here raise :class:`Invalid` (message + hint, no position); the parser adds the
 file and line, because only it knows which line a value came from.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ shell reader is sure each command ended before its output starts: a heredoc body
 quote, a trailing backslash or an open ``if``/``(``/``{`` make the following lines part of
 the command. When the reader is not sure (``case``, ``function``, unbalanced closers), the
 block is not a transcript and keeps Runme's behaviour.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

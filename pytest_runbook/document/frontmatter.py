@@ -3,6 +3,7 @@
 Frontmatter is not Markdown, so it is cut off before markdown-it sees the text (the parser
 blanks those lines to keep line numbers). The three formats are the ones Runme reads.
 ``file_options`` turns the mapping into the file's ``FileOptions`` over the ini defaults.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

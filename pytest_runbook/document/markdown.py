@@ -4,6 +4,7 @@ One pass over markdown-it's block tokens in document order decides what each fen
 (cell, console transcript, output block, documentation), merges its attributes and builds
 its ``Cell``. Imports nothing from pytest. The session, the matcher and the pytest items
 never look at Markdown themselves: the ``Document`` built here is all they read.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

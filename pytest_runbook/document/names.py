@@ -3,6 +3,7 @@
 The algorithm (Runme ``document/block.go`` ``sanitizeName`` and ``internal/shell/format.go``)
 has quirks that real runbooks depend on: trailing hyphens (``grpcurl \\`` -> ``grpcurl-``),
 a 32-byte cut, and one de-duplication counter per document over every code block.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

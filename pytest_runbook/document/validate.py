@@ -6,6 +6,7 @@ about a checker. So the parser records each problem where it finds it, carries o
 fallback (the default value, no directive), and raises :class:`InvalidDocument` at the end
 when any error was found. Warnings (``Notice``) never stop a file; when errors do, they are
 listed with them, since a typo warning often explains an error.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ A session lives for one file. The runner owns one per kind the file uses (a bash
 Python interpreter, a Jupyter kernel) and never looks inside: it builds a ``Request`` from the
 cell's resolved options, hands it over, and judges the ``Result`` that comes back. A new kind
 of session is a module that implements this protocol plus a row in ``languages``.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

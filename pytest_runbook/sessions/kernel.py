@@ -12,6 +12,7 @@ cells spawned). If pytest itself dies (even by ``kill -9``), an IPython kernel's
 thread kills that process group within a fraction of a second; other kernels rely on their own
 parent polling (jupyter_client sets ``JPY_PARENT_PID``; ipykernel's poller exits when it
 changes) and take only themselves down.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

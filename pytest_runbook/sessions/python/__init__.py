@@ -1,1 +1,4 @@
-"""Python cells: one interpreter per Markdown file (``session``) running ``worker`` in a child."""
+"""Python cells: one interpreter per Markdown file (``session``) running ``worker`` in a child.
+
+PYTEST_DONT_REWRITE
+"""

@@ -6,6 +6,7 @@ requests and results on private pipes, reads the merged output from fd 1/2 of th
 feeds ``answers``, turns timeouts into ``KeyboardInterrupt`` and, when that is not enough,
 kills the process group and starts afresh at the next cell with ``state_lost``. Crashes,
 hangs and timeouts come back as ``Result`` data, never as exceptions.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ Channels (file descriptors given on the command line, all private to the worker)
 - fd 1 and fd 2 are one pipe: all output, also that of ``os.system`` and C code. After a
   request's output the worker writes ``\\0RUNBOOK-END:<nonce>\\0`` on a private duplicate of
   that pipe, the nonce being new per request, so no output can fake the end.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

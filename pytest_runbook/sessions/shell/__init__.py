@@ -6,6 +6,7 @@
 shell back to its prompt after an interrupt; ``output`` reads the
 terminal's output as a script's; ``background`` runs background cells; ``processes`` finds
 and kills everything the session started.
+PYTEST_DONT_REWRITE
 """
 
 from .session import ShellSession, ShellTicket

@@ -4,6 +4,7 @@ A background cell runs in a subshell of the session (so it sees the session's va
 directory) with its output appended to a log file of its own, never to the terminal, and is
 disowned, so ``%1``, ``jobs`` and a bare ``wait`` of later cells see only the user's jobs.
 ``ready`` is a regular expression searched in that log only (never another job's output).
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ The session's bash is interactive, a cell is a sourced file: where that differs 
 lose the extra ``+`` of sourcing, job notices go, and errors that end a script but that
 interactive bash survives fail the cell. Bash's own messages are recognised here; nothing
 decides on wording this package wrote itself.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

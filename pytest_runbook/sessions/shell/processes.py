@@ -8,6 +8,7 @@ id; ``close`` kills both kinds. Processes that both clear their environment and 
 
 The shell itself is not reaped until the scan is over: its pid (and so its session id) cannot
 be reused by a stranger meanwhile.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

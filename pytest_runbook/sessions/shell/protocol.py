@@ -20,6 +20,7 @@
 * A resync line (``R`` sentinel) proves the shell is back at its prompt after an interrupt.
 * ``__rb_snap`` writes the shell's physical directory and exported environment (``pwd -P``
   and ``env -0``, NUL-separated) to a private file, for a Python cell to adopt.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

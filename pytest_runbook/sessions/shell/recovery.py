@@ -5,6 +5,7 @@ discipline when the shell itself is in front, which also flushes unread input), 
 resync line whose sentinel proves the shell reads commands again. A shell that does not come
 back is killed; the next cell starts a fresh one and says state was lost. A resync answered
 without the session's token means a cell replaced the shell (``exec bash``).
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ shown, as in a script (so a ``jobs`` listing loses its finished jobs); bash may 
 ``Terminated`` when an interrupt escalated to SIGTERM. Under errexit a failing ``$(...)``
 stops at its first failure too (like ``inherit_errexit``), and a user's own ERR trap does not
 fire during errexit cells (it is put back afterwards).
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

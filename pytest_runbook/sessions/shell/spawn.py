@@ -10,6 +10,7 @@ the BSDs acquire a controlling terminal only through ``TIOCSCTTY``) pexpect spaw
 Either way the shell starts with the signal dispositions a terminal would give it.  Python
 ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec: ``yes | head -1`` would print
 "Broken pipe" and exit 1 instead of dying quietly as it does in a terminal.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ holds the terminal and no socket or pipe. setuid programs (sudo's password promp
 syscalls; their ``wchan`` still shows a terminal read. macOS: ``ps`` wchan ``ttyin``, best
 effort. A command that only waits (``tail -f``, a sleep, select/poll with a timeout on other
 descriptors) is not reading the terminal and is left to run.
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

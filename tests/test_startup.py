@@ -1,0 +1,165 @@
+"""What the plugin costs a run (issue 15): which files it reads, what it imports, what it compiles.
+
+The times themselves are measured by bench/startup.py, not here; these tests pin the causes:
+a file nobody asked for is not read, a run without Markdown imports five small modules, and
+no module of the package goes through pytest's assertion rewriter.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+
+import pytest_runbook
+
+PACKAGE = Path(pytest_runbook.__file__).resolve().parent
+
+# Reports, at the end of a run, which of the package's modules were imported and how.
+REPORT_CONFTEST = """
+import sys
+
+def pytest_sessionfinish(session):
+    ours = sorted(name for name in sys.modules if name.startswith("pytest_runbook"))
+    heavy = sorted(
+        name for name in ("markdown_it", "yaml", "pexpect", "ptyprocess") if name in sys.modules
+    )
+    loaders = sorted({type(sys.modules[name].__loader__).__name__ for name in ours[1:]})
+    print(f"\\nIMPORTED {' '.join(ours)}\\nHEAVY {' '.join(heavy)}\\nLOADERS {' '.join(loaders)}")
+"""
+
+# A cell that leaves a trace: if it ran, the file exists.
+TOUCHING_CELL = "```sh\ntouch {marker}\n```\n"
+
+
+def report_line(result: pytest.RunResult, key: str) -> list[str]:
+    for line in result.outlines:
+        if line.startswith(f"{key} ") or line == key:
+            return line.split()[1:]
+    raise AssertionError(f"no {key} line in:\n{result.stdout.str()}")
+
+
+def test_markdown_beside_a_named_test_file_is_neither_read_nor_run(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # pytest offers the plugin every file of tests/ (and of the rootdir) when one is named.
+    pytester.makeconftest(REPORT_CONFTEST)
+    pytester.makepyfile(**{"tests/test_x": "def test_x():\n    pass\n"})
+    runbook(TOUCHING_CELL.format(marker="ran-beside"), name="tests/README.md")
+    runbook(TOUCHING_CELL.format(marker="ran-above"), name="README.md")
+    (pytester.path / "tests" / "binary.md").write_bytes(b"\x00\x01\xff" * 100)
+    for opt_in in ([], ["--runbook"]):
+        result = pytester.runpytest_subprocess("tests/test_x.py", "-s", *opt_in)
+        result.assert_outcomes(passed=1)
+        assert report_line(result, "IMPORTED") == [
+            "pytest_runbook",
+            "pytest_runbook.defaults",
+            "pytest_runbook.errors",
+            "pytest_runbook.options",
+            "pytest_runbook.plugin",
+            "pytest_runbook.settings",
+        ]
+    assert not (pytester.path / "ran-beside").exists()
+    assert not (pytester.path / "ran-above").exists()
+    # Asked for, they are runbooks (the binary one a collection error that names it).
+    result = pytester.runpytest("tests/test_x.py", "tests/README.md", "README.md")
+    result.assert_outcomes(passed=3)
+    result = pytester.runpytest("tests", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*tests/binary.md*"])
+
+
+def test_a_run_without_markdown_imports_no_parser_and_no_session(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(REPORT_CONFTEST)
+    for n in range(3):
+        pytester.makepyfile(**{f"test_{n}": "def test_ok():\n    pass\n"})
+    result = pytester.runpytest_subprocess("test_0.py", "test_1.py", "test_2.py", "-s")
+    result.assert_outcomes(passed=3)
+    assert report_line(result, "IMPORTED") == [
+        "pytest_runbook",
+        "pytest_runbook.defaults",
+        "pytest_runbook.errors",
+        "pytest_runbook.options",
+        "pytest_runbook.plugin",
+        "pytest_runbook.settings",
+    ]
+    assert report_line(result, "HEAVY") == []
+
+
+def test_every_module_opts_out_of_assertion_rewriting() -> None:
+    """The rule for new modules: the docstring says PYTEST_DONT_REWRITE, near the top."""
+    unmarked = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_bytes()
+        docstring = ast.get_docstring(ast.parse(source), clean=False) or ""
+        # The finder in __init__.py reads the first 8 KiB only.
+        if "PYTEST_DONT_REWRITE" not in docstring or b"PYTEST_DONT_REWRITE" not in source[:8192]:
+            unmarked.append(str(path.relative_to(PACKAGE)))
+    assert unmarked == []
+
+
+def test_no_module_goes_through_the_assertion_rewriter(
+    pytester: pytest.Pytester, runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest marks a plugin's package for rewriting only when it finds it on sys.path, as it
+    # does after a wheel install; an editable install hides it, so put it there.
+    monkeypatch.setenv("PYTHONPATH", str(PACKAGE.parent))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    pytester.makeconftest(REPORT_CONFTEST)
+    runbook("```sh\necho hi\n```\n\n```output\nhi\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "pytest_runbook.items" in report_line(result, "IMPORTED")
+    assert report_line(result, "LOADERS") == ["SourceFileLoader"]
+
+
+def test_transcripts_inside_the_tested_tree_are_not_collected(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook("```sh {name=hello}\necho hello\n```\n", name="docs/a.md")
+    result = pytester.runpytest("docs", "--runbook-transcript=docs/transcripts")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "docs" / "transcripts" / "docs" / "a.md").is_file()
+    for args in (["--runbook-transcript=docs/transcripts", "docs"], ["docs"], ["--runbook"]):
+        result = pytester.runpytest(*args, "--collect-only", "-q")
+        result.stdout.fnmatch_lines(["docs/a.md::hello", "", "1 test collected*"])
+    # Named, a transcript is a runbook like any other file.
+    result = pytester.runpytest("docs/transcripts/docs/a.md", "-q")
+    result.assert_outcomes(passed=1, warnings=1)  # its output block follows a comment
+
+
+def test_named_markdown_is_collected_whatever_the_patterns(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    pytester.makeini("[pytest]\nrunbook_patterns = *.runbook\n")
+    runbook(TOUCHING_CELL.format(marker="ran-md"), name="docs/guide.md")
+    runbook(TOUCHING_CELL.format(marker="ran-runbook"), name="docs/deploy.runbook")
+    runbook(TOUCHING_CELL.format(marker="ran-txt"), name="docs/notes.txt")
+    result = pytester.runpytest("docs", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["docs/deploy.runbook::*", "1 test collected*"])
+    result = pytester.runpytest("docs/guide.md", "docs/notes.txt", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["docs/guide.md::*", "1 test collected*"])
+
+
+def test_markdown_reached_through_a_symlinked_directory(pytester: pytest.Pytester, runbook) -> None:
+    # Paths are compared as pytest offers them (absolute, links kept), never resolved.
+    runbook("```sh\necho real\n```\n", name="real/a.md")
+    os.symlink(pytester.path / "real", pytester.path / "link")
+    result = pytester.runpytest("link", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["link/a.md::echo-real", "1 test collected*"])
+    result = pytester.runpytest("link/a.md", "-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_files_named_one_by_one_run_once_each(pytester: pytest.Pytester, runbook) -> None:
+    # pytest offers every file of docs/ again for each one named; each must still run once.
+    for n in range(3):
+        runbook(f'```sh {{name=c}}\necho "{n}" >> ../ran\n```\n', name=f"docs/d{n}.md")
+    names = [f"docs/d{n}.md" for n in range(3)]
+    pytester.runpytest(*names).assert_outcomes(passed=3)
+    assert (pytester.path / "ran").read_text().split() == ["0", "1", "2"]
+    pytester.runpytest("--keep-duplicates", names[0], names[0]).assert_outcomes(passed=2)
