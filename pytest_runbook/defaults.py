@@ -18,3 +18,5 @@ class Defaults:
     shell: str = "bash"
     bare_fences: str = "skip"  # "skip" (documentation) or "shell" (Runme's behaviour)
     on_failure: str = "continue"  # or "stop"
+    python: str = ""  # ini runbook_python: the Python session's interpreter ("" = pytest's)
+    python_blocks: str = "named"  # ini runbook_python_blocks: "all" makes every block a cell

@@ -121,6 +121,7 @@ class RunbookFile(pytest.Module):
                 root=str(self.config.rootpath),
                 home=settings.home,
                 transcript=settings.transcript_dir is not None,
+                doctest_flags=_doctest_flags(settings.doctest_optionflags),
             )
             directory = str(self.path.parent)
             self._run = FileRun(self.document, self.display_path, directory, run_settings)
@@ -577,3 +578,12 @@ def order_items(config: pytest.Config, items: List[pytest.Item]) -> None:
         result += [i for i in group if i.cell.options.teardown]  # type: ignore[attr-defined]
         position = end
     items[:] = result
+
+
+def _doctest_flags(names: Tuple[str, ...]) -> int:
+    from .doctests import optionflags_from_ini
+
+    try:
+        return optionflags_from_ini(names)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini doctest_optionflags: {error}") from None

@@ -105,6 +105,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("runbook_transcript", default="", help="same as --runbook-transcript")
     parser.addini("runbook_columns", default="200", help="terminal width of the sessions")
     parser.addini("runbook_home", default="", help="'tmp': a fresh, empty HOME for each file")
+    parser.addini("runbook_python", default="", help="interpreter of the Python sessions")
+    parser.addini(
+        "runbook_python_blocks", default="named", help="all: every ```python block is a cell"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

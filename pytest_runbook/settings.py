@@ -36,6 +36,8 @@ class Settings:
     transcript_dir: Optional[Path]
     columns: int
     home: Optional[str] = None  # "tmp": each file gets a fresh, empty HOME (ini runbook_home)
+    # ini doctest_optionflags (pytest's own, also for ```pycon): names, parsed where used.
+    doctest_optionflags: Tuple[str, ...] = ()
     warned_markers: List[str] = field(default_factory=list)
     _rewriter: Optional[Rewriter] = field(default=None, repr=False)
 
@@ -116,6 +118,12 @@ def from_config(config: pytest.Config) -> Settings:
             _choice(("continue", "stop")),
             *_option(config, "runbook_on_failure", "runbook_on_failure"),
         ),
+        python=str(config.getini("runbook_python")),
+        python_blocks=_checked(
+            _choice(("named", "all")),
+            config.getini("runbook_python_blocks") or "named",
+            "ini runbook_python_blocks",
+        ),
     )
     env = _env_pairs(list(config.getini("runbook_env")), "ini runbook_env")
     env.update(_env_pairs(list(config.getoption("runbook_env") or []), "--runbook-env"))
@@ -141,4 +149,13 @@ def from_config(config: pytest.Config) -> Settings:
         transcript_dir=Path(os.path.join(invocation_dir, str(transcript))) if transcript else None,
         columns=_checked(parse_columns, config.getini("runbook_columns"), "ini runbook_columns"),
         home=_checked(parse_home, config.getini("runbook_home"), "ini runbook_home"),
+        doctest_optionflags=_doctest_flag_names(config),
     )
+
+
+def _doctest_flag_names(config: pytest.Config) -> Tuple[str, ...]:
+    """pytest's doctest plugin owns the ini key; with ``-p no:doctest`` it does not exist."""
+    try:
+        return tuple(str(name) for name in config.getini("doctest_optionflags"))
+    except ValueError:
+        return ()

@@ -458,7 +458,8 @@ def explain(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
 def command_cell(cell: Cell, command: Command) -> Cell:
     """A stand-in cell holding just one console command, so its lines number right."""
     lines = command.source.split("\n")
-    shown = "\n".join(("$ " if i == 0 else "> ") + line for i, line in enumerate(lines))
+    first, more = (">>> ", "... ") if _checker(cell) == "doctest" else ("$ ", "> ")
+    shown = "\n".join((first if i == 0 else more) + line for i, line in enumerate(lines))
     return replace(cell, source=shown, source_line=command.line)
 
 

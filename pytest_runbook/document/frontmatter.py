@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
@@ -222,10 +222,16 @@ FILE_KEYS = {
     "skip_prompts": "skip_prompts",
     "tag": "tag",
     "category": "category",
+    "python": "python",
+    "python-blocks": "python_blocks",
+    "python_blocks": "python_blocks",
 }
 _RUNBOOK_ONLY_KEYS = frozenset({"skip", "enabled"})
 # Frontmatter keys of Runme and of documentation sites that merely look like ours.
-_OTHER_TOOLS_KEYS = frozenset({"runbook", "runme", "tags", "categories"})
+# ``kernel``, ``kernelspec`` and ``jupyter`` are read by ``_kernel`` (Jupytext, MyST, Quarto).
+_OTHER_TOOLS_KEYS = frozenset(
+    {"runbook", "runme", "tags", "categories", "kernel", "kernelspec", "jupyter", "jupytext"}
+)
 
 
 def file_options(
@@ -280,7 +286,19 @@ def file_options(
     except Invalid as problem:
         problems.error(None, problem)
         default_shell = ("bash",)
+    python_value = values.get("python")
+    if python_value is None and defaults.python:
+        try:
+            python_value = parse_words("runbook_python", defaults.python)
+        except Invalid as problem:
+            problems.error(None, problem)
+    kernel, kernel_language = _kernel(meta, line_of, problems)
     return FileOptions(
+        python=() if python_value in (None, "script") else python_value,
+        python_session=python_value != "script",
+        python_blocks=values.get("python_blocks", defaults.python_blocks),
+        kernel=kernel,
+        kernel_language=kernel_language,
         enabled=enabled,
         skip=skip,
         shell=values.get("shell", default_shell),
@@ -298,9 +316,45 @@ def file_options(
     )
 
 
+def _kernel(
+    meta: Mapping[str, Any], line_of: Callable[[str], int], problems: Problems
+) -> Tuple[Optional[str], Optional[str]]:
+    """The kernel the frontmatter names (``kernel:``, a Jupytext/MyST ``kernelspec``) and the
+    language whose cells it runs: the kernelspec's own, else ``python`` for a ``python*``
+    kernel, else what the installed kernel says (which needs the jupyter extra)."""
+    from ..textnotebooks import kernel_from_frontmatter
+
+    ref = kernel_from_frontmatter(meta)
+    if ref is None:
+        return None, None
+    if ref.language:
+        return ref.name, ref.language
+    if ref.name.lower().startswith("python"):
+        return ref.name, "python"
+    from ..sessions.kernel import KernelUnavailable, check_kernel
+
+    try:
+        return ref.name, check_kernel(ref.name).lower()
+    except KernelUnavailable as error:
+        problems.error(line_of(ref.key), Invalid(error.message, error.hint))
+        return ref.name, None
+
+
 def _file_value(field_name: str, key: str, value: Any) -> Any:
     if field_name == "shell":
         return parse_words(key, value)
+    if field_name == "python":
+        if text_of(value).strip().lower() == "script":
+            return "script"
+        return parse_words(key, value)
+    if field_name == "python_blocks":
+        text = text_of(value).strip().lower()
+        if text not in ("all", "named"):
+            raise Invalid(
+                f"{key} must be all or named, not {value!r}",
+                f"write {key}: all (every ```python block runs in the file's Python session)",
+            )
+        return text
     if field_name == "cwd":
         if isinstance(value, (dict, list, bool)):
             raise Invalid(f"cwd must be a directory path, not {value!r}", "write cwd: ../..")

@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ..defaults import Defaults
+from ..doctests import TranscriptError, is_transcript, parse_examples
 from ..model import (
     Answer,
     Block,
@@ -32,6 +33,7 @@ from ..model import (
     Expected,
     FileOptions,
 )
+from ..textnotebooks import FenceCell, TextNotebookError, parse_fence, runbook_attributes
 from .attributes import (
     Invalid,
     decode_escapes,
@@ -76,6 +78,8 @@ _INTERPRETERS: Dict[str, Tuple[str, ...]] = {
     "php": ("php",),
     "lua": ("lua",),
 }
+# Fences that may join the file's Python session (``pycon``: doctest transcripts only).
+_PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "pycon"})
 _TYPESCRIPT = frozenset({"ts", "typescript"})
 _TS_RUNNERS: Tuple[Tuple[str, ...], ...] = (("ts-node",), ("deno", "run"), ("bun", "run"))
 
@@ -116,7 +120,7 @@ _OUR_KEYS = [
     "match",
     "ansi",
 ]
-KNOWN_ATTRIBUTES = frozenset(_RUNME_KEYS + _UI_KEYS + _OUR_KEYS)
+KNOWN_ATTRIBUTES = frozenset([*_RUNME_KEYS, *_UI_KEYS, *_OUR_KEYS, "ignore-output"])
 _OUTPUT_KEYS = frozenset({"match", "ansi"})
 
 _PROMPT_ENV = {
@@ -351,6 +355,18 @@ class _Parser:
         if directive is not None:
             attrs.update(directive[2])
             origins.update(dict.fromkeys(directive[2], directive[1]))
+        # A text notebook's code cell (MyST ```{code-cell} python, Quarto ```{python}): its
+        # option lines become attributes, and the source starts below them.
+        text_cell = self._text_notebook_cell(token, block)
+        skipped_lines = 0
+        if text_cell is not None:
+            language = text_cell.language or self.options.kernel_language or "python"
+            attr_text = None
+            found = runbook_attributes(text_cell)
+            attrs.update(found)
+            origins.update(dict.fromkeys(found, line))
+            skipped_lines = text_cell.option_lines
+            lines = lines[skipped_lines:]
         problem: Optional[Invalid] = None
         if attr_text is not None:
             try:
@@ -372,7 +388,9 @@ class _Parser:
             origins.update(dict.fromkeys(info_attrs, line))
 
         runme_style = problem is None and attr_text is not None and _runme_style(attr_text)
-        role, interpreter = self._role(language, attrs, lines, origins, runme_style)
+        role, interpreter = self._role(
+            language, attrs, lines, origins, runme_style or text_cell is not None
+        )
         if problem is not None and role != "doc":
             self.error(line, problem)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
@@ -384,6 +402,10 @@ class _Parser:
             transcript = readme_transcript(lines, block.content_start)
             if transcript is not None:
                 role, commands = "console", self._commands(transcript)
+        elif role == "pycon":
+            commands = self._examples(lines, block.content_start + skipped_lines)
+            if not commands:
+                role = "doc"
         elif role == "console":
             prompt = "# " if root_prompts(lines) else "$ "
             parsed = parse_console(lines, block.content_start, prompt=prompt)
@@ -403,7 +425,7 @@ class _Parser:
         explicit = name_value is not None and text_of(name_value) != ""
         if explicit:
             base = text_of(name_value)
-        elif role == "console":
+        elif role in ("console", "pycon"):
             base = generate([c.source for c in commands])
         else:
             base = generate(lines)
@@ -426,7 +448,10 @@ class _Parser:
             return
         self.problems.unknown_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
         options = self._cell_options(attrs, origins)
-        if role == "console":
+        if role == "pycon":
+            kind, source = "pycon", "\n".join(c.source for c in commands)
+            source_line = commands[0].line
+        elif role == "console":
             kind, source = "console", "\n".join(c.source for c in commands)
             source_line = commands[0].line
             commands = tuple(
@@ -434,7 +459,7 @@ class _Parser:
             )
         else:
             kind = role
-            source_line = block.content_start
+            source_line = block.content_start + skipped_lines
             # Prompts are a shell convention: a python script keeps its "$ " lines.
             shellish = role == "shell" or _program(interpreter or ())[0] in _SHELLS
             source = _strip_prompts(lines) if shellish else "\n".join(lines)
@@ -505,6 +530,28 @@ class _Parser:
             language == "" or language in _INTERPRETERS or language in _TYPESCRIPT
         ):
             return "script", shebang
+        named = runme_style or (attrs.get("name") is not None and text_of(attrs["name"]) != "")
+        options = self.options
+        transcript = language == "pycon" or (
+            language in _PYTHON_LANGUAGES and is_transcript("\n".join(lines))
+        )
+        if (
+            options.kernel
+            and declared is None
+            and shebang is None
+            and not transcript
+            and (
+                language == options.kernel_language
+                or (language in _PYTHON_LANGUAGES and options.kernel_language == "python")
+            )
+        ):
+            # Jupytext Markdown: every block in the kernel's language is a code cell.
+            return f"kernel:{options.kernel}", None
+        if language in _PYTHON_LANGUAGES and options.python_session:
+            if transcript:
+                return "pycon", None
+            if named or options.python_blocks == "all":
+                return "python", None
         name = attrs.get("name")
         if runme_style or (name is not None and text_of(name) != ""):
             if language in _INTERPRETERS:
@@ -590,6 +637,37 @@ class _Parser:
         values.setdefault("timeout", self.options.timeout)
         return CellOptions(**values)
 
+    def _text_notebook_cell(self, token: Token, block: Block) -> Optional[FenceCell]:
+        if not token.info.lstrip().startswith("{"):
+            return None
+        try:
+            return parse_fence(token.info, token.content)
+        except TextNotebookError as error:
+            self.error(block.content_start + error.line, Invalid(str(error)))
+            return None
+
+    def _examples(self, lines: Sequence[str], first_line: int) -> Tuple[Command, ...]:
+        """A transcript's ``>>>`` examples as commands, by doctest's parser; ``+SKIP``
+        examples are left out, as doctest leaves them."""
+        try:
+            examples = parse_examples("".join(line + "\n" for line in lines), first_line)
+        except TranscriptError as error:
+            self.error(error.line, Invalid(error.message, "fix the transcript's >>> lines"))
+            return ()
+        return tuple(
+            Command(
+                source=example.source.rstrip("\n"),
+                line=example.line,
+                expected=tuple(example.want.splitlines()),
+                expected_start=example.want_start,
+                expected_end=example.want_end,
+                doctest_options=tuple(example.options.items()),
+                indent=example.indent,
+            )
+            for example in examples
+            if not example.skipped(0)
+        )
+
     def _commands(
         self, parsed: Tuple[Tuple[Command, ...], List[Tuple[int, Invalid]]]
     ) -> Tuple[Command, ...]:
@@ -627,6 +705,8 @@ class _Parser:
                 "under each '$ ' command instead",
             )
             return
+        if draft.fields["attributes"].get("ignore-output"):
+            return  # nbval-ignore-output and friends: the stored output is not checked
         draft.fields["expected"] = Expected(
             lines=tuple(lines),
             block=block,
