@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 from . import doctests, report
 from .languages import UnknownLanguage, language_of
@@ -36,13 +36,14 @@ class Passed:
 @dataclass(frozen=True)
 class Edit:
     """One update-mode change: replace lines [start, end) with ``lines``, or insert after
-    the cell's fence block (``insert``)."""
+    the cell's fence block (``insert``); for a notebook cell, its fresh ``outputs`` instead."""
 
     lines: Tuple[str, ...]
     block: Block
     start: int = 0
     end: int = 0
     insert: bool = False
+    outputs: Optional[Tuple[Mapping[str, Any], ...]] = None  # nbformat output dicts
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class _Judging:
             )
         if expected is not None and mismatch is not None:
             block = expected.block
+            if self.update and cell.notebook_index is not None:
+                return Rewrite((Edit((), block, outputs=tuple(result.kernel_outputs)),))
             if self.update:
                 new_lines = expected_for(
                     result.output,
@@ -190,10 +193,12 @@ class _Judging:
                 if new_lines is not None:
                     edit = Edit(tuple(new_lines), block, block.content_start, block.content_end)
                     return Rewrite((edit,))
-            expected_at = f"{self.path}:{block.fence_line + 1}"
+            expected_at = f"the output block at {self.path}:{block.fence_line + 1}"
+            if cell.notebook_index is not None:
+                expected_at = f"the outputs stored in {self.path} (cells[{cell.notebook_index}])"
             return self.failure(
                 "output",
-                f"output differs from the output block at {expected_at}: {mismatch.reason}"
+                f"output differs from {expected_at}: {mismatch.reason}"
                 + (UNWRITABLE_NOTE if self.update else ""),
                 result,
                 diff=mismatch.diff(),

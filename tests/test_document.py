@@ -130,12 +130,68 @@ def test_shebang_still_picks_the_program_of_a_block_that_runs(
     assert (cell.kind, cell.interpreter) == (kind, interpreter)
 
 
+@pytest.mark.parametrize("language", ["python", "py", "python3"])
+def test_named_python_blocks_join_the_python_session(language: str) -> None:
+    cell = one(f"```{language} {{name=x}}\nprint(1)\n```\n")
+    assert (cell.kind, cell.interpreter, cell.source) == ("python", None, "print(1)")
+    assert doc(f"```{language}\nprint(1)\n```\n").cells == ()
+
+
+def test_python_script_frontmatter_keeps_runmes_fresh_script() -> None:
+    cell = one("---\npython: script\n---\n```python {name=x}\nprint(1)\n```\n")
+    assert (cell.kind, cell.interpreter) == ("script", ("python3",))
+
+
+def test_shebang_python_block_stays_a_script() -> None:
+    cell = one("```python {name=x}\n#!/usr/bin/env python3\nprint(1)\n```\n")
+    assert cell.kind == "script"
+
+
+def test_python_blocks_all_makes_every_python_block_a_cell() -> None:
+    cells = doc("---\npython-blocks: all\n---\n```python\nx = 1\n```\n\n```py\nx\n```\n").cells
+    assert [c.kind for c in cells] == ["python", "python"]
+
+
+def test_transcripts_are_doctest_examples_at_their_lines() -> None:
+    text = (
+        "# T\n\n```pycon\n>>> x = 1  # doctest: +ELLIPSIS\n>>> x\n1\n```\n\n"
+        "```python\n>>> 2\n2\n```\n"
+    )
+    first, second = doc(text).cells
+    assert (first.kind, second.kind) == ("pycon", "pycon")
+    assert [(c.source, c.line, c.expected) for c in first.commands] == [
+        ("x = 1  # doctest: +ELLIPSIS", 3, ()),
+        ("x", 4, ("1",)),
+    ]
+    assert first.commands[0].doctest_options and not first.commands[1].doctest_options
+    assert (second.commands[0].expected_start, second.commands[0].expected_end) == (10, 11)
+
+
+def test_kernel_frontmatter_sends_every_block_of_its_language_to_the_kernel() -> None:
+    text = "---\nkernel: python3\n---\n```python\nx = 1\n```\n\n```sh\necho hi\n```\n"
+    py, sh = doc(text).cells
+    assert (py.kind, sh.kind) == ("kernel:python3", "shell")
+
+
+def test_myst_and_quarto_code_cells_keep_exact_source_lines() -> None:
+    myst = (
+        "---\nkernelspec:\n  name: python3\n---\n```{code-cell} python\n:tags: [skip]\nx = 1\n```\n"
+    )
+    (cell,) = doc(myst).cells
+    assert (cell.kind, cell.source, cell.source_line, cell.options.skip is not None) == (
+        "kernel:python3",
+        "x = 1",
+        6,
+        True,
+    )
+    quarto = "```{python}\n#| label: load\nx = 1\n```\n"
+    (cell,) = doc(quarto).cells
+    assert (cell.kind, cell.name, cell.source, cell.source_line) == ("python", "load", "x = 1", 2)
+
+
 @pytest.mark.parametrize(
     ("language", "argv"),
     [
-        ("python", ("python3",)),
-        ("py", ("python3",)),
-        ("python3", ("python3",)),
         ("js", ("node",)),
         ("javascript", ("node",)),
         ("node", ("node",)),
@@ -154,7 +210,7 @@ def test_named_blocks_of_known_languages_are_script_cells(language: str, argv: A
 
 
 @pytest.mark.parametrize(
-    "info", ['javascript {"id":"01HNQWVXY92G9KC9VYB17EMNR4"}', "python { interactive=false }"]
+    "info", ['javascript {"id":"01HNQWVXY92G9KC9VYB17EMNR4"}', "ruby { interactive=false }"]
 )
 def test_known_language_with_runme_attributes_is_a_script_cell(info: str) -> None:
     # Written for Runme (which runs it), though unnamed: a cell with a generated name.
