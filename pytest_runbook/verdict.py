@@ -454,6 +454,8 @@ def explain(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
             "the next cell starts a fresh session without this file's earlier state"
         )
     status = result.status
+    if status is None:
+        return "did not finish: its session ended during it (see below)"
     raised = f"raised {result.exception.strip()}, " if result.exception.strip() else ""
     if exit_spec.value == "0":
         return f"{raised}exit status {status}"
