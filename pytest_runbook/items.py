@@ -78,7 +78,12 @@ class RunbookFile(pytest.Module):
     def collect(self) -> Iterable[pytest.Item]:
         settings = self.config.stash[SETTINGS_KEY]
         try:
-            self.document = read(str(self.path), settings.defaults)
+            if self.path.suffix.lower() == ".ipynb":
+                from .notebook import read_notebook  # nbformat only for notebooks
+
+                self.document = read_notebook(str(self.path), settings.defaults)
+            else:
+                self.document = read(str(self.path), settings.defaults)
         except RunbookError as error:
             error.path = self.display_path
             # Warnings found beside the errors (InvalidDocument) are listed in the error too.
@@ -90,11 +95,29 @@ class RunbookFile(pytest.Module):
         missing_shell = self.file_run.missing_shell()
         if missing_shell is not None:
             raise self.CollectError(missing_shell)
+        self._check_kernels()
         self.cell_items = {
             cell.index: RunbookItem.from_parent(self, name=cell.name, cell=cell)
             for cell in self.document.cells
         }
         return list(self.cell_items.values())
+
+    def _check_kernels(self) -> None:
+        """A kernel that is not installed (or no jupyter extra) fails the file at collection,
+        naming the kernel and the fix, rather than each of its cells at run time. Files
+        without kernel cells never import jupyter_client."""
+        names = sorted(
+            {c.kind.partition(":")[2] for c in self.document.cells if c.kind.startswith("kernel:")}
+        )
+        if not names:
+            return
+        from .sessions.kernel import KernelUnavailable, check_kernel
+
+        for name in names:
+            try:
+                check_kernel(name)
+            except KernelUnavailable as error:
+                raise self.CollectError(f"{self.display_path}: {error}") from None
 
     def _warn(self, notices: Iterable[Notice]) -> None:
         for notice in notices:
@@ -493,7 +516,9 @@ class RunbookItem(pytest.Item):
         if isinstance(verdict, Rewrite):
             rewriter = file._settings.rewriter
             for edit in verdict.edits:
-                if edit.insert:
+                if edit.outputs is not None and self.cell.notebook_index is not None:
+                    rewriter.notebook_outputs(file.document, self.cell.notebook_index, edit.outputs)
+                elif edit.insert:
                     rewriter.insert_after(file.document, edit.block, edit.lines)
                 else:
                     rewriter.replace(file.document, edit.start, edit.end, edit.lines, edit.block)

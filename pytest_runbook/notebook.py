@@ -1,8 +1,10 @@
 """``.ipynb`` notebooks -> Document, and update mode's way back: fresh outputs into the file.
 
-Each code cell is a cell of kind ``kernel``; its stored outputs (streams and ``text/plain``
-results) are its expected output, read with ``output_text``, the same function that turns a
-kernel's live outputs into ``Result.output``, so a notebook saved by Jupyter matches a fresh run.
+Each code cell is a cell of kind ``kernel:NAME`` (NAME from the notebook's kernelspec, so the
+languages table runs the file's cells in one kernel of that name); its stored outputs (streams
+and ``text/plain`` results) are its expected output, read with ``output_text``, the same
+function that turns a kernel's live outputs into ``Result.output``, so a notebook saved by
+Jupyter matches a fresh run.
 Cells carry their index in the notebook (``Cell.notebook_index``); their ``line`` and
 ``source_line`` point into the JSON text where Jupyter's layout allows, for reports and IDEs.
 
@@ -115,7 +117,7 @@ def _quarto(source: str) -> Dict[str, Any]:
 
 
 def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
-    """Read an ``.ipynb`` file: one ``kernel`` cell per code cell; bad JSON is a RunbookError.
+    """Read an ``.ipynb`` file: one ``kernel:NAME`` cell per code cell; bad JSON is a RunbookError.
 
     ``Document.meta`` holds ``{"kernel": NAME}`` (from ``metadata.kernelspec.name``, else
     ``python3``), the way a Markdown file's frontmatter names its kernel.
@@ -142,6 +144,8 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
         shell=(defaults.shell,),
         timeout=defaults.timeout,
         on_failure=defaults.on_failure,
+        kernel=kernel,
+        kernel_language=language,
     )
     names = NameCounter()
     positions = _cell_lines(text, len(notebook.cells))
@@ -149,7 +153,9 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     for index, raw in enumerate(notebook.cells):
         if raw.get("cell_type") != "code":
             continue
-        cells.append(_cell(raw, index, len(cells), positions[index], language, options, names))
+        cells.append(
+            _cell(raw, index, len(cells), positions[index], kernel, language, options, names)
+        )
     return Document(
         path=path,
         text=text,
@@ -165,6 +171,7 @@ def _cell(
     index: int,
     position: int,
     lines: Tuple[int, int],
+    kernel: str,
     language: str,
     file_options: FileOptions,
     names: NameCounter,
@@ -199,7 +206,7 @@ def _cell(
         index=position,
         name=name,
         generated_name=not explicit,
-        kind="kernel",
+        kind=f"kernel:{kernel}",
         language=language,
         source=source,
         line=line,

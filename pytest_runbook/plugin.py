@@ -87,8 +87,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "runbook_patterns",
         type="args",
-        default=["*.md", "*.markdown", "*.mdx", "*.mdr"],
-        help="glob patterns of Markdown files collected as runbooks",
+        default=["*.md", "*.markdown", "*.mdx", "*.mdr", "*.qmd", "*.ipynb"],
+        help="glob patterns of Markdown files and notebooks collected as runbooks",
     )
     parser.addini("runbook", type="bool", default=False, help="same as --runbook")
     parser.addini("runbook_timeout", default="60", help="default cell timeout in seconds")

@@ -19,7 +19,8 @@ from .options import OptionError, parse_choice, parse_columns, parse_duration, p
 if TYPE_CHECKING:  # every pytest run reads the settings; only update mode needs the rewriter
     from .rewrite import Rewriter
 
-MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr")  # named, always a runbook (SPEC 1)
+# Named on the command line, always a runbook (SPEC 1); .qmd is Markdown to the parser.
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".mdr", ".qmd", ".ipynb")
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_code_cells_become_kernel_cells_with_names_outputs_and_tags(tmp_path: Pa
     ]
     assert [c.notebook_index for c in doc.cells] == [1, 2, 3, 4, 5, 6, 7]
     assert [c.index for c in doc.cells] == list(range(7))
-    assert {c.kind for c in doc.cells} == {"kernel"} and doc.cells[0].language == "python"
+    assert {c.kind for c in doc.cells} == {"kernel:python3"} and doc.cells[0].language == "python"
     first, ignored, raises, skipped, quarto, silent, _ = doc.cells
     assert first.source == "x = 41\nprint('hi')\nx + 1"
     assert first.expected is not None and first.expected.lines == ("hi", "42")
