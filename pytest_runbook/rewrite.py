@@ -2,7 +2,8 @@
 
 Only the lines of expected output change; every other byte (line endings, fences, list
 indentation, blockquote markers, the final newline, a byte order mark) is kept. A file that
-changed on disk since it was parsed is left alone rather than clobbered.
+changed on disk since it was parsed is left alone rather than clobbered. In an ``.ipynb``
+the code cells' outputs are replaced instead, through nbformat (``notebook.write_outputs``).
 
 Two rules keep a second run quiet: the written lines are turned back into expected lines that
 match exactly the actual output (``as_expected`` escapes the few lines the matcher or the
@@ -18,7 +19,18 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from .matching import check, normalise
 
@@ -155,6 +167,8 @@ class Rewriter:
         self._added = 0  # output blocks inserted
         self._written: List[str] = []
         self._skipped: List[str] = []
+        # .ipynb files: fresh outputs by notebook cell index, written with nbformat.
+        self._notebooks: Dict[str, Dict[int, Sequence[Mapping[str, Any]]]] = {}
 
     def replace(
         self, doc: Document, start: int, end: int, lines: Sequence[str], block: Block
@@ -189,11 +203,19 @@ class Rewriter:
         self._add(doc, _Edit(end + 1, end + 1, tuple(body), added=True))
         return True
 
+    def notebook_outputs(
+        self, doc: Document, notebook_index: int, outputs: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Replace the outputs of the notebook's code cell ``notebook_index`` (an .ipynb)."""
+        self._docs[doc.path] = doc
+        self._notebooks.setdefault(doc.path, {})[notebook_index] = outputs
+
     def _add(self, doc: Document, edit: _Edit) -> None:
         self._docs[doc.path] = doc
         self._edits.setdefault(doc.path, {})[(edit.start, edit.end)] = edit
 
     def write_all(self) -> None:
+        self._write_notebooks()
         for path, edits in self._edits.items():
             doc = self._docs[path]
             expected = (_BOM if doc.bom else "") + doc.text
@@ -213,6 +235,22 @@ class Rewriter:
                 self._added += added
                 self._outputs += len(edits) - added
         self._edits.clear()
+
+    def _write_notebooks(self) -> None:
+        for path, updates in self._notebooks.items():
+            try:
+                current = Path(path).read_text(encoding="utf-8")  # as read_notebook reads it
+            except (OSError, UnicodeDecodeError):
+                current = None
+            if current != self._docs[path].text:
+                self._skipped.append(path)  # edited while we ran: never clobber the user's work
+                continue
+            from .notebook import write_outputs
+
+            if write_outputs(path, updates):
+                self._written.append(path)
+                self._outputs += len(updates)
+        self._notebooks.clear()
 
     def summary_counts(self) -> Dict[str, Union[int, List[str]]]:
         return {
