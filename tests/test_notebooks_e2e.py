@@ -1,0 +1,237 @@
+""".ipynb notebooks end to end: collected, run in a real IPython kernel, updated, transcribed.
+
+One notebook per test where possible: each run of pytest starts one kernel (about a second).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="the jupyter extra (nbformat) is not installed")
+pytest.importorskip("jupyter_client", reason="the jupyter extra (jupyter_client) is not installed")
+pytest.importorskip("ipykernel", reason="ipykernel (the Python kernel) is not installed")
+
+v4 = nbformat.v4
+# The smallest valid PNG: a 1x1 transparent pixel.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def code(
+    source: str,
+    *outputs: Any,
+    count: Optional[int] = None,
+    tags: Optional[List[str]] = None,
+    **metadata: Any,
+) -> Any:
+    if tags:
+        metadata["tags"] = tags
+    return v4.new_code_cell(source, execution_count=count, outputs=list(outputs), metadata=metadata)
+
+
+def stream(text: str) -> Any:
+    return v4.new_output("stream", name="stdout", text=text)
+
+
+def result(text: str, count: int) -> Any:
+    return v4.new_output("execute_result", data={"text/plain": text}, execution_count=count)
+
+
+def write_notebook(
+    pytester: pytest.Pytester, cells: List[Any], kernel: str = "python3", name: str = "nb.ipynb"
+) -> Path:
+    nb = v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "custom": {"kept": [1, 2]},
+        }
+    )
+    nb.cells = cells
+    path = pytester.path / name
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    return path
+
+
+def outcomes(run: pytest.RunResult) -> Dict[str, int]:
+    found = run.parseoutcomes()
+    return {key: found[key] for key in ("passed", "failed", "skipped", "errors") if key in found}
+
+
+def cells_of(path: Path) -> List[Dict[str, Any]]:
+    cells: List[Dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return cells
+
+
+def test_a_notebook_passes_fails_on_a_changed_output_and_update_mode_rewrites_it(
+    pytester: pytest.Pytester,
+) -> None:
+    path = write_notebook(
+        pytester,
+        [
+            v4.new_markdown_cell("# Numbers"),
+            code("x = 40", count=1),
+            code("print('hello', x)", stream("hello 40\n"), count=2, name="greet"),
+            code("x + 2", result("41", 3), count=3, name="answer"),
+            code("print('kept')", stream("kept\n"), count=4),
+        ],
+    )
+    run = pytester.runpytest("nb.ipynb", "-v")
+    assert outcomes(run) == {"passed": 3, "failed": 1}
+    run.stdout.fnmatch_lines(
+        [
+            "nb.ipynb::x- PASSED*",
+            "nb.ipynb::greet PASSED*",
+            "nb.ipynb::answer FAILED*",
+            "nb.ipynb::printkept PASSED*",
+        ]
+    )
+    text = run.stdout.str()
+    assert "cell 'answer' output differs from the outputs stored in nb.ipynb (cells[3]): " in text
+    assert "\n-41\n+42\n" in text
+    before = cells_of(path)
+
+    run = pytester.runpytest("nb.ipynb", "--runbook-update")
+    assert outcomes(run) == {"passed": 4}
+    run.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file", "  nb.ipynb"])
+    after = json.loads(path.read_text(encoding="utf-8"))
+    assert after["metadata"]["custom"] == {"kept": [1, 2]}
+    assert after["metadata"]["kernelspec"]["name"] == "python3"
+    assert after["cells"][:3] == before[:3] and after["cells"][4] == before[4]
+    assert after["cells"][3]["outputs"] == [
+        {
+            "data": {"text/plain": ["42"]},  # nbformat writes text as a list of lines
+            "execution_count": 3,  # the stored count, not the fresh kernel's
+            "metadata": {},
+            "output_type": "execute_result",
+        }
+    ]
+    assert after["cells"][3]["execution_count"] == 3
+
+    run = pytester.runpytest("nb.ipynb")
+    assert outcomes(run) == {"passed": 4}
+
+
+def test_skip_raises_exception_and_ignore_output_tags(pytester: pytest.Pytester) -> None:
+    error = v4.new_output("error", ename="ValueError", evalue="no", traceback=["ValueError: no"])
+    path = write_notebook(
+        pytester,
+        [
+            code(
+                "raise ValueError('no')", error, count=1, tags=["raises-exception"], name="raises"
+            ),
+            code(
+                "import random\nrandom.random()",
+                result("0.5", 2),
+                count=2,
+                tags=["nbval-ignore-output"],
+                name="random",
+            ),
+            code("print('never')", stream("not this\n"), count=3, tags=["skip"], name="skipped"),
+            code("raise KeyError('untagged')", count=4, name="untagged"),
+        ],
+    )
+    original = path.read_bytes()
+    run = pytester.runpytest("nb.ipynb", "-v", "-rs", "--runbook-update")
+    assert outcomes(run) == {"passed": 2, "failed": 1, "skipped": 1}
+    run.stdout.fnmatch_lines(
+        [
+            "nb.ipynb::raises PASSED*",
+            "nb.ipynb::random PASSED*",
+            "nb.ipynb::skipped SKIPPED (tagged skip)*",
+            "nb.ipynb::untagged FAILED*",
+            "*KeyError: 'untagged'*",
+            "runbook: no outputs needed updating",
+        ]
+    )
+    assert path.read_bytes() == original  # ignored, skipped and failed cells are not written
+
+
+def test_an_unknown_kernel_is_a_collection_error_naming_it_and_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    write_notebook(pytester, [code("print(1)")], kernel="no-such-kernel")
+    run = pytester.runpytest("nb.ipynb")
+    assert outcomes(run) == {"errors": 1}
+    text = run.stdout.str()
+    assert "nb.ipynb: no Jupyter kernel named 'no-such-kernel' (installed kernels: " in text
+    assert "pip install 'pytest-runbook[jupyter]'" in text
+    assert "Traceback" not in text
+
+
+def test_a_cell_that_times_out_fails_and_later_cells_keep_the_state(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nrunbook_timeout = 2\n")
+    write_notebook(
+        pytester,
+        [
+            code("x = 'still here'", count=1, name="set"),
+            code("import time\ntime.sleep(30)", count=2, name="sleeps"),
+            code("print(x)", stream("still here\n"), count=3, name="later"),
+        ],
+    )
+    run = pytester.runpytest("nb.ipynb", "-v")
+    assert outcomes(run) == {"passed": 2, "failed": 1}
+    run.stdout.fnmatch_lines(
+        ["nb.ipynb::set PASSED*", "nb.ipynb::sleeps FAILED*", "nb.ipynb::later PASSED*"]
+    )
+    assert "cell 'sleeps' timed out after 2" in run.stdout.str()
+
+
+def test_the_transcript_of_a_notebook_shows_its_outputs_and_links_its_images(
+    pytester: pytest.Pytester,
+) -> None:
+    png = base64.b64encode(PIXEL).decode("ascii")
+    write_notebook(
+        pytester,
+        [
+            v4.new_markdown_cell("# A plot"),
+            code(
+                "from IPython.display import display\n"
+                f"display({{'image/png': {png!r}, 'text/plain': '<Figure>'}}, raw=True)\n"
+                "display({'image/svg+xml': '<svg/>'}, raw=True)",
+                stream("<Figure>\n"),
+                count=1,
+                name="plot",
+            ),
+        ],
+    )
+    run = pytester.runpytest("nb.ipynb", "--runbook-transcript=out")
+    assert outcomes(run) == {"passed": 1}
+    out = pytester.path / "out"
+    assert (out / "nb.ipynb.plot.1.png").read_bytes() == PIXEL
+    assert (out / "nb.ipynb.plot.2.svg").read_bytes() == b"<svg/>"
+    transcript = (out / "nb.ipynb.md").read_text(encoding="utf-8")
+    assert transcript.startswith("# A plot\n\n```python\nfrom IPython.display import display\n")
+    assert "<!-- runbook transcript: plot: exit 0 in " in transcript
+    assert transcript.endswith(
+        "```output\n<Figure>\n```\n\n![plot](nb.ipynb.plot.1.png)\n\n![plot](nb.ipynb.plot.2.svg)\n"
+    )
+    assert not (out / "nb.ipynb").exists()
+
+
+def test_a_markdown_file_without_kernel_cells_does_not_import_jupyter_client(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            with open("imported.txt", "w") as handle:
+                handle.write(str(sorted(
+                    name for name in ("jupyter_client", "nbformat") if name in sys.modules
+                )))
+        """
+    )
+    pytester.makefile(".md", doc="```sh\necho hi\n```\n\n```output\nhi\n```\n")
+    run = pytester.runpytest_subprocess("doc.md")
+    assert outcomes(run) == {"passed": 1}
+    assert (pytester.path / "imported.txt").read_text() == "[]"
