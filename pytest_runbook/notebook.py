@@ -193,14 +193,17 @@ def _cell(
     expected: Optional[Expected] = None
     outputs = raw.get("outputs") or []
     ran = raw.get("execution_count") is not None or bool(outputs)
-    if ran and not _IGNORE_OUTPUT_TAGS.intersection(tags):
+    compared = not _IGNORE_OUTPUT_TAGS.intersection(tags)
+    # A placeholder block: update mode rewrites notebook cells by index, not by lines; a cell
+    # that never ran gets one too, so that --runbook-update=new fills in its outputs.
+    block = Block(line, line, line, "", "") if compared else None
+    if ran and block is not None:
         text = output_text(outputs)
-        # A placeholder block: update mode rewrites notebook cells by index, not by lines.
         expected = Expected(
             lines=tuple(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"))
             if text
             else (),
-            block=Block(line, line, line, "", ""),
+            block=block,
         )
     return Cell(
         index=position,
@@ -214,6 +217,7 @@ def _cell(
         interpreter=None,
         options=CellOptions(timeout=file_options.timeout, exit=exit_spec, skip=skip),
         expected=expected,
+        block=block,
         attributes=dict(metadata),
         notebook_index=index,
     )

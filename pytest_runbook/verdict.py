@@ -204,6 +204,9 @@ class _Judging:
                 diff=mismatch.diff(),
             )
         if expected is None and self.update == "new" and cell.block is not None:
+            if cell.notebook_index is not None:  # a notebook cell saved without outputs
+                outputs = tuple(result.kernel_outputs)
+                return Rewrite((Edit((), cell.block, outputs=outputs),)) if outputs else Passed()
             ansi_keep = str(cell.attributes.get("ansi", "")).lower() == "keep"
             new_lines = expected_for(result.output, self.substitutions, ansi_keep=ansi_keep)
             if new_lines:
