@@ -29,7 +29,9 @@ class Transcript:
         self.document = document
         self._entries: Dict[int, Tuple[Cell, Sequence[Result], float]] = {}
         self.background_log = ""  # what background cells printed, shown after the document
-        self._notebook = any(cell.notebook_index is not None for cell in document.cells)
+        self._notebook = document.path.lower().endswith(".ipynb") or any(
+            cell.notebook_index is not None for cell in document.cells
+        )
 
     def record(self, cell: Cell, results: Sequence[Result], duration: float) -> None:
         self._entries[cell.index] = (cell, list(results), duration)

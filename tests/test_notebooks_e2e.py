@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -135,22 +136,31 @@ def test_skip_raises_exception_and_ignore_output_tags(pytester: pytest.Pytester)
             ),
             code("print('never')", stream("not this\n"), count=3, tags=["skip"], name="skipped"),
             code("raise KeyError('untagged')", count=4, name="untagged"),
+            code("print('fresh')", name="stripped"),  # saved without outputs (nbstripout)
         ],
     )
     original = path.read_bytes()
     run = pytester.runpytest("nb.ipynb", "-v", "-rs", "--runbook-update")
-    assert outcomes(run) == {"passed": 2, "failed": 1, "skipped": 1}
+    assert outcomes(run) == {"passed": 3, "failed": 1, "skipped": 1}
     run.stdout.fnmatch_lines(
         [
             "nb.ipynb::raises PASSED*",
             "nb.ipynb::random PASSED*",
             "nb.ipynb::skipped SKIPPED (tagged skip)*",
             "nb.ipynb::untagged FAILED*",
+            "nb.ipynb::stripped PASSED*",
             "*KeyError: 'untagged'*",
             "runbook: no outputs needed updating",
         ]
     )
     assert path.read_bytes() == original  # ignored, skipped and failed cells are not written
+
+    before = cells_of(path)
+    run = pytester.runpytest("nb.ipynb", "--runbook-update=new")
+    run.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file"])
+    after = cells_of(path)
+    assert after[:4] == before[:4]  # the ignored cell's stale output stays as it was
+    assert after[4]["outputs"] == [{"name": "stdout", "output_type": "stream", "text": ["fresh\n"]}]
 
 
 def test_an_unknown_kernel_is_a_collection_error_naming_it_and_the_fix(
@@ -162,6 +172,26 @@ def test_an_unknown_kernel_is_a_collection_error_naming_it_and_the_fix(
     text = run.stdout.str()
     assert "nb.ipynb: no Jupyter kernel named 'no-such-kernel' (installed kernels: " in text
     assert "pip install 'pytest-runbook[jupyter]'" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("blocked", "says"),
+    [
+        ("nbformat", "running a .ipynb notebook needs nbformat and jupyter_client"),
+        ("jupyter_client", "kernel 'python3' needs jupyter_client, which is not installed"),
+    ],
+)
+def test_a_missing_jupyter_extra_is_a_collection_error_naming_the_install_command(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, blocked: str, says: str
+) -> None:
+    write_notebook(pytester, [code("print(1)")])
+    monkeypatch.setitem(sys.modules, blocked, None)  # `import` of it raises ImportError
+    run = pytester.runpytest("nb.ipynb")
+    assert outcomes(run) == {"errors": 1}
+    text = run.stdout.str()
+    assert f"nb.ipynb: {says}" in text
+    assert "fix: pip install 'pytest-runbook[jupyter]'" in text
     assert "Traceback" not in text
 
 
