@@ -229,7 +229,7 @@ class Rewriter:
                 continue
             new = _apply(doc.text, doc.newline, list(edits.values()))
             if new != doc.text:
-                _write_atomically(path, (_BOM if doc.bom else "") + new)
+                write_atomically(path, (_BOM if doc.bom else "") + new)
                 self._written.append(path)
                 added = sum(1 for edit in edits.values() if edit.added)
                 self._added += added
@@ -326,7 +326,7 @@ def _ending(line: str) -> str:
     return ""
 
 
-def _write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str) -> None:
     """Temp file in the same directory + rename: readers see the old file or the new one."""
     target = Path(path)
     mode = target.stat().st_mode & 0o7777

@@ -829,11 +829,11 @@ def test_interrupted_write_leaves_the_old_file(
 
     monkeypatch.setattr(rewrite.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        rewrite._write_atomically(str(path), "new contents\n" * 1000)
+        rewrite.write_atomically(str(path), "new contents\n" * 1000)
     assert path.read_bytes() == b"old contents\n"
     assert os.listdir(tmp_path) == ["doc.md"]
     monkeypatch.undo()
-    rewrite._write_atomically(str(path), "new\n")
+    rewrite.write_atomically(str(path), "new\n")
     assert path.read_bytes() == b"new\n"
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert os.listdir(tmp_path) == ["doc.md"]
