@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 import uuid
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -766,3 +766,88 @@ def test_interrupted_pytest_stops_sessions_and_their_children(
     assert "KeyboardInterrupt" in text
     assert "doc.md::spawn PASSED" in text and "doc.md::service PASSED" in text
     # the autouse fixture checks for survivors (with the same 2 s grace as everywhere)
+
+
+# -- cells that redefine what the protocol uses ---------------------------------------------------
+
+# Each case is one file: the hostile cell, then `false` (must FAIL: it ran) and `echo ran` (must
+# pass with exactly its output). A case's last element: the hostile cell itself passes (True) or
+# fails because it broke the shell (False), or None when its own verdict does not matter.
+_NAMES = "builtin source . printf read trap set cd exec return exit export eval command unset"
+_OWN = "__rb_a __rb_z __rb_u __rb_snap"
+HOSTILE: List[Tuple[str, str, str, Optional[bool]]] = [
+    (
+        "aliases",
+        "shopt -s expand_aliases\n"
+        + "".join(f"alias {n}='echo HIJACKED'\n" for n in (_NAMES + " " + _OWN).split()),
+        "ran",
+        True,
+    ),
+    ("alias-reserved", "alias '[['=echo '{'=echo 'if'=echo", "ran", True),
+    (
+        "functions",
+        "".join(f"{n}() {{ return 0; }}\n" for n in _NAMES.split() if n != "return"),
+        "ran",
+        True,
+    ),
+    ("builtin-forwards-all-but-source", (
+        'builtin() { [[ $1 == source ]] && return 0; command builtin "$@"; }'
+    ), "ran", True),
+    ("own-helpers", f"eval '__rb_a() {{ :; }}' || unset -f {_OWN} || true", "ran", None),
+    ("own-variables", "__rb_n=x __rb_tok=y __rb_d=/ __rb_fmt=z", "ran", None),
+    ("enable-n", f"enable -n {_NAMES.replace('. ', '').replace('eval ', '')}", "ran", True),
+    ("enable-n-enable", "enable -n enable unset", "ran", True),
+    ("enable-n-enable-and-builtin", "enable -n enable builtin", "ran", False),
+    ("readonly-state", "readonly __rb_on __rb_e", "ran", False),
+    ("debug-trap", "trap 'echo \"DBG $BASH_COMMAND\"' DEBUG", "DBG echo ran\nran", True),
+    ("debug-trap-functrace", "set -T; trap 'echo DBG' DEBUG", "DBG\nran", True),
+    ("return-trap", "set -T; trap 'echo RET' RETURN", "ran", None),
+    ("err-trap", "trap 'echo ERRTRAP' ERR", "ran", True),
+    ("exit-trap", "trap 'echo bye' EXIT", "ran", True),
+    ("extdebug-skips", "shopt -s extdebug; trap '[[ $BASH_COMMAND != *source* ]]' DEBUG",
+     "ran", True),
+    (
+        "options",
+        "set -u -C -f -a -k -E -o pipefail -o vi; shopt -s nullglob failglob nocasematch "
+        "extglob expand_aliases; IFS=/",
+        "ran",
+        True,
+    ),
+    ("posix", "set -o posix", "ran", True),
+    ("onecmd", "set -t", "ran", True),
+    ("history", "set -H -o history", "ran", True),
+    ("fd-243", "exec 243>&-", "ran", True),
+]  # fmt: skip
+
+
+def test_nothing_a_cell_defines_makes_a_later_cell_pass_without_running(
+    pytester: pytest.Pytester,
+) -> None:
+    names = []
+    for name, hostile, shown, _ in HOSTILE:
+        text = (
+            f"```sh {{name=hostile}}\n{hostile}\n```\n\n```sh {{name=must-fail}}\nfalse\n```\n\n"
+            f"```sh {{name=must-run}}\necho ran\n```\n\n```output\n{shown}\n```\n"
+        )
+        (pytester.path / f"{name}.md").write_text(text, "utf-8")
+        names.append(f"{name}.md")
+    started = time.monotonic()
+    result = pytester.runpytest(*names, *ENV_ARGS, "-v")
+    assert time.monotonic() - started < 90
+    out = result.stdout.str()
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    for name, _, _, own in HOSTILE:
+        assert f"{name}.md::must-fail FAILED" in out, name
+        assert f"{name}.md::must-run PASSED" in out, name
+        if own is not None:
+            assert f"{name}.md::hostile {'PASSED' if own else 'FAILED'}" in out, name
+    # A cell that did break the shell says so, and the next cell says it runs on a new one.
+    lines(
+        result,
+        [
+            "enable-n-enable-and-builtin.md:1: cell 'hostile'*",
+            "The cell's end was never reported: the shell stopped running the plugin's commands*",
+            "enable-n-enable-and-builtin.md:5: cell 'must-fail' exit status 1",
+            "*A fresh shell was started because the shell stopped running the plugin's commands*",
+        ],
+    )
