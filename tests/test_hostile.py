@@ -132,12 +132,12 @@ def test_timeout_interrupts_and_the_session_carries_on(pytester: pytest.Pytester
         [
             "doc.md:5: cell 'slow' timed out after 1 s (interrupted; the session carries on)",
             " 6 | echo before; sleep *",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
             "output:",
             "before",
             "exit status: none (did not finish) · duration: 1.*",
             "doc.md:9: cell 'deaf' timed out after 1 s (interrupted; the session carries on)",
-            "Timed out after 1 s; it was interrupted with ^C, then SIGTERM.",
+            "Timed out after 1 s (*); it was interrupted with ^C, then SIGTERM.",
             "stubborn",
         ],
     )
@@ -195,6 +195,63 @@ def test_reading_stdin_fails_fast_with_waiting_for_input(pytester: pytest.Pytest
             "Proceed? ",
         ],
     )
+
+
+def test_idle_is_not_waiting_for_input(pytester: pytest.Pytester) -> None:
+    """Commands that only wait (tail -f, select/poll with a timeout, even on stdin) run until
+    they end; a plain read of the terminal still fails fast; a timeout says what the job was
+    blocked in."""
+    result, elapsed = run(
+        pytester,
+        """
+        ```sh {name=tail exit=124}
+        timeout 1 tail -f /dev/null
+        ```
+
+        ```sh {name=tail-or-true}
+        timeout 1 tail -f /dev/null || true; echo done
+        ```
+
+        ```output
+        done
+        ```
+
+        ```sh {name=select-on-stdin}
+        python3 -c 'import select,sys; select.select([sys.stdin],[],[],1.5); print("idle ok")'
+        ```
+
+        ```output
+        idle ok
+        ```
+
+        ```sh {name=perl-sleep}
+        perl -e 'select(undef, undef, undef, 1.2); print "perl ok\\n"'
+        ```
+
+        ```output
+        perl ok
+        ```
+
+        ```sh {name=read}
+        read x
+        ```
+
+        ```sh {name=slow timeout=1}
+        sleep @SLEEP@
+        ```
+        """,
+        limit=20,
+    )
+    result.assert_outcomes(passed=4, failed=2)
+    lines(
+        result,
+        [
+            "doc.md:29: cell 'read' waiting for input that the document does not provide*",
+            "doc.md:33: cell 'slow' timed out after 1 s*",
+            "Timed out after 1 s (`sleep` (pid *) was blocked in *); it was interrupted with ^C.",
+        ],
+    )
+    assert elapsed > 4.5  # tail, tail, select and perl ran their full course
 
 
 def test_stdin_and_answers_feed_prompts(pytester: pytest.Pytester) -> None:
@@ -591,9 +648,9 @@ def test_exec_to_dev_null_stty_and_shadowing_functions(pytester: pytest.Pytester
         [
             "doc.md:5: cell 'lost' exit status 1",
             "doc.md:21: cell 'still-interruptible' timed out after 1 s*",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
             "doc.md:44: cell 'shadowed-timeout' timed out after 1 s*",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
         ],
     )
 

@@ -61,6 +61,9 @@ _BROKEN = (
 )
 _TICK = 0.1  # seconds of silence between liveness / waiting-for-input checks
 _WAIT_AFTER = 0.3  # a cell may legitimately read the terminal this long before we look
+# A poll/select that may include the terminal is only "waiting for input" after this much
+# silence: programs that wait with a timeout look the same for a while.
+_POLL_QUIET = 3.0
 _SNAPSHOT_TIMEOUT = 10.0
 
 
@@ -549,6 +552,7 @@ class ShellSession:
         quiet_since = time.monotonic()
         waiting_hits = 0
         idle_hits = 0
+        last_output = t0
         while True:
             self._io.parse(cell, None)
             if cell.started:
@@ -563,15 +567,17 @@ class ShellSession:
                 return self._stopped(cell, t0, notes, interrupted=True)
             now = time.monotonic()
             if now >= deadline:
+                blocked = waits.describe_foreground(self._fd) if self._fd >= 0 else ""
                 how = recover(self, cell, ack).how
-                notes.append(f"Timed out after {ticket.timeout:g} s; {how}.")
+                where = f" ({blocked})" if blocked else ""
+                notes.append(f"Timed out after {ticket.timeout:g} s{where}; {how}.")
                 return self._stopped(cell, t0, notes, timed_out=True)
             data = self._io.read(min(_TICK, deadline - now))
             if data is None:
                 return self._exited(cell, t0, notes)
             if data:
                 self._io.buf += data
-                quiet_since = time.monotonic()
+                quiet_since = last_output = time.monotonic()
                 waiting_hits = 0
                 continue
             if peek_exit(proc) is not None:
@@ -589,7 +595,8 @@ class ShellSession:
                 quiet_since = now
                 continue
             if cell.started and now - t0 >= _WAIT_AFTER and now - quiet_since >= _TICK * 0.9:
-                if self._fd >= 0 and waits.blocked_on_terminal(self._fd, self._slave):
+                kind = waits.blocked_on_terminal(self._fd, self._slave) if self._fd >= 0 else None
+                if kind == "read" or (kind == "poll" and now - last_output >= _POLL_QUIET):
                     waiting_hits += 1
                     if waiting_hits >= 2:
                         # What the interrupt itself prints (a newline, `^C`) is not the cell's.
@@ -631,7 +638,7 @@ class ShellSession:
 
     def _shell_at_prompt(self) -> bool:
         """The shell itself (no job of a cell) sleeps reading the terminal."""
-        return self._shell_in_front() and waits.blocked_on_terminal(self._fd, self._slave)
+        return self._shell_in_front() and waits.blocked_on_terminal(self._fd, self._slave) == "read"
 
     def _ack(self, ack: str) -> None:
         self._restore_tty()
