@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
 from ..base import Request, Ticket
-from . import background, output, protocol, waits
+from . import background, output, protocol, waits, watchdog
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
 from .protocol import CellReader, Channel, write_file
 from .recovery import recover
@@ -116,20 +116,24 @@ class ShellSession:
         self._nonce = secrets.token_hex(8).encode()
         self._tok = secrets.token_hex(6)
         env_nonce = secrets.token_hex(12)
-        self._tmpdir = tempfile.mkdtemp(prefix="runbook-")
+        root = protocol.private_cell_root()
+        watchdog.remove_stale([tempfile.gettempdir(), *([root] if root else [])])
+        self._tmpdir = tempfile.mkdtemp(prefix=watchdog.dir_prefix(""))
+        cells = watchdog.dir_prefix("cells-")
         try:
-            root = protocol.private_cell_root()
-            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-", dir=root)
+            self._celldir = tempfile.mkdtemp(prefix=cells, dir=root)
         except OSError:
-            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-")
+            self._celldir = tempfile.mkdtemp(prefix=cells)
         self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
         self._bg_logs: List[str] = []
         self._outstanding: Optional[ShellTicket] = None  # sent, not yet collected
         self._running: Optional[ShellTicket] = None  # being collected now
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
         self._res = Resources(marker, [self._celldir, self._tmpdir], self._bg_logs)
-        # Closes the shell and kills its processes when the caller forgets (also at exit).
-        self._finalizer = weakref.finalize(self, self._res.close)
+        # Closes the shell and kills its processes when the caller forgets (also at exit);
+        # the watchdog does it when the caller is killed.
+        watchdog.register(marker, [self._celldir, self._tmpdir])
+        self._finalizer = weakref.finalize(self, _close_resources, self._res)
         self._env = terminal_env(env, self._columns, env_nonce, self._tmpdir)
         self._proc: Any = None
         self._fd = -1
@@ -419,7 +423,7 @@ class ShellSession:
         self._fd = -1
         self._io = Channel(-1)
         self._outstanding = None  # a cell submitted but never collected dies with the shell
-        return self._res.close()
+        return _close_resources(self._res)
 
     # -- shell lifecycle ---------------------------------------------------------------------
 
@@ -751,6 +755,12 @@ class ShellSession:
             interrupted=interrupted,
             note=_join(notes),
         )
+
+
+def _close_resources(res: Resources) -> List[str]:
+    killed = res.close()
+    watchdog.unregister(res.marker)
+    return killed
 
 
 def _waiting_note(
