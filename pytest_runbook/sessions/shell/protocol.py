@@ -110,13 +110,13 @@ __rb_trapg='__rb_s=$?
 # Special builtins come before functions in POSIX mode: functions named `builtin` or `enable`
 # go, and the builtins we use are enabled again (`enable -n`).
 __rb_u() {
-  if [[ :$SHELLOPTS: == *:posix:* ]]; then
+  if [[ -o posix ]]; then
     unset -f builtin enable
-    enable builtin enable unset . source printf read trap set cd exec return exit pwd :
+    enable builtin enable unset source printf read trap set cd exec return exit pwd :
   else
     POSIXLY_CORRECT=y
     unset -f builtin enable
-    enable builtin enable unset . source printf read trap set cd exec return exit pwd :
+    enable builtin enable unset source printf read trap set cd exec return exit pwd :
     unset POSIXLY_CORRECT
   fi
 }
