@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 import uuid
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -132,12 +132,12 @@ def test_timeout_interrupts_and_the_session_carries_on(pytester: pytest.Pytester
         [
             "doc.md:5: cell 'slow' timed out after 1 s (interrupted; the session carries on)",
             " 6 | echo before; sleep *",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
             "output:",
             "before",
             "exit status: none (did not finish) · duration: 1.*",
             "doc.md:9: cell 'deaf' timed out after 1 s (interrupted; the session carries on)",
-            "Timed out after 1 s; it was interrupted with ^C, then SIGTERM.",
+            "Timed out after 1 s (*); it was interrupted with ^C, then SIGTERM.",
             "stubborn",
         ],
     )
@@ -195,6 +195,63 @@ def test_reading_stdin_fails_fast_with_waiting_for_input(pytester: pytest.Pytest
             "Proceed? ",
         ],
     )
+
+
+def test_idle_is_not_waiting_for_input(pytester: pytest.Pytester) -> None:
+    """Commands that only wait (tail -f, select/poll with a timeout, even on stdin) run until
+    they end; a plain read of the terminal still fails fast; a timeout says what the job was
+    blocked in."""
+    result, elapsed = run(
+        pytester,
+        """
+        ```sh {name=tail exit=124}
+        timeout 1 tail -f /dev/null
+        ```
+
+        ```sh {name=tail-or-true}
+        timeout 1 tail -f /dev/null || true; echo done
+        ```
+
+        ```output
+        done
+        ```
+
+        ```sh {name=select-on-stdin}
+        python3 -c 'import select,sys; select.select([sys.stdin],[],[],1.5); print("idle ok")'
+        ```
+
+        ```output
+        idle ok
+        ```
+
+        ```sh {name=perl-sleep}
+        perl -e 'select(undef, undef, undef, 1.2); print "perl ok\\n"'
+        ```
+
+        ```output
+        perl ok
+        ```
+
+        ```sh {name=read}
+        read x
+        ```
+
+        ```sh {name=slow timeout=1}
+        sleep @SLEEP@
+        ```
+        """,
+        limit=20,
+    )
+    result.assert_outcomes(passed=4, failed=2)
+    lines(
+        result,
+        [
+            "doc.md:29: cell 'read' waiting for input that the document does not provide*",
+            "doc.md:33: cell 'slow' timed out after 1 s*",
+            "Timed out after 1 s (`sleep` (pid *) was blocked in *); it was interrupted with ^C.",
+        ],
+    )
+    assert elapsed > 4.5  # tail, tail, select and perl ran their full course
 
 
 def test_stdin_and_answers_feed_prompts(pytester: pytest.Pytester) -> None:
@@ -591,9 +648,9 @@ def test_exec_to_dev_null_stty_and_shadowing_functions(pytester: pytest.Pytester
         [
             "doc.md:5: cell 'lost' exit status 1",
             "doc.md:21: cell 'still-interruptible' timed out after 1 s*",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
             "doc.md:44: cell 'shadowed-timeout' timed out after 1 s*",
-            "Timed out after 1 s; it was interrupted with ^C.",
+            "Timed out after 1 s (*); it was interrupted with ^C.",
         ],
     )
 
@@ -766,3 +823,88 @@ def test_interrupted_pytest_stops_sessions_and_their_children(
     assert "KeyboardInterrupt" in text
     assert "doc.md::spawn PASSED" in text and "doc.md::service PASSED" in text
     # the autouse fixture checks for survivors (with the same 2 s grace as everywhere)
+
+
+# -- cells that redefine what the protocol uses ---------------------------------------------------
+
+# Each case is one file: the hostile cell, then `false` (must FAIL: it ran) and `echo ran` (must
+# pass with exactly its output). A case's last element: the hostile cell itself passes (True) or
+# fails because it broke the shell (False), or None when its own verdict does not matter.
+_NAMES = "builtin source . printf read trap set cd exec return exit export eval command unset"
+_OWN = "__rb_a __rb_z __rb_u __rb_snap"
+HOSTILE: List[Tuple[str, str, str, Optional[bool]]] = [
+    (
+        "aliases",
+        "shopt -s expand_aliases\n"
+        + "".join(f"alias {n}='echo HIJACKED'\n" for n in (_NAMES + " " + _OWN).split()),
+        "ran",
+        True,
+    ),
+    ("alias-reserved", "alias '[['=echo '{'=echo 'if'=echo", "ran", True),
+    (
+        "functions",
+        "".join(f"{n}() {{ return 0; }}\n" for n in _NAMES.split() if n != "return"),
+        "ran",
+        True,
+    ),
+    ("builtin-forwards-all-but-source", (
+        'builtin() { [[ $1 == source ]] && return 0; command builtin "$@"; }'
+    ), "ran", True),
+    ("own-helpers", f"eval '__rb_a() {{ :; }}' || unset -f {_OWN} || true", "ran", None),
+    ("own-variables", "__rb_n=x __rb_tok=y __rb_d=/ __rb_fmt=z", "ran", None),
+    ("enable-n", f"enable -n {_NAMES.replace('. ', '').replace('eval ', '')}", "ran", True),
+    ("enable-n-enable", "enable -n enable unset", "ran", True),
+    ("enable-n-enable-and-builtin", "enable -n enable builtin", "ran", False),
+    ("readonly-state", "readonly __rb_on __rb_e", "ran", False),
+    ("debug-trap", "trap 'echo \"DBG $BASH_COMMAND\"' DEBUG", "DBG echo ran\nran", True),
+    ("debug-trap-functrace", "set -T; trap 'echo DBG' DEBUG", "DBG\nran", True),
+    ("return-trap", "set -T; trap 'echo RET' RETURN", "ran", None),
+    ("err-trap", "trap 'echo ERRTRAP' ERR", "ran", True),
+    ("exit-trap", "trap 'echo bye' EXIT", "ran", True),
+    ("extdebug-skips", "shopt -s extdebug; trap '[[ $BASH_COMMAND != *source* ]]' DEBUG",
+     "ran", True),
+    (
+        "options",
+        "set -u -C -f -a -k -E -o pipefail -o vi; shopt -s nullglob failglob nocasematch "
+        "extglob expand_aliases; IFS=/",
+        "ran",
+        True,
+    ),
+    ("posix", "set -o posix", "ran", True),
+    ("onecmd", "set -t", "ran", True),
+    ("history", "set -H -o history", "ran", True),
+    ("fd-243", "exec 243>&-", "ran", True),
+]  # fmt: skip
+
+
+def test_nothing_a_cell_defines_makes_a_later_cell_pass_without_running(
+    pytester: pytest.Pytester,
+) -> None:
+    names = []
+    for name, hostile, shown, _ in HOSTILE:
+        text = (
+            f"```sh {{name=hostile}}\n{hostile}\n```\n\n```sh {{name=must-fail}}\nfalse\n```\n\n"
+            f"```sh {{name=must-run}}\necho ran\n```\n\n```output\n{shown}\n```\n"
+        )
+        (pytester.path / f"{name}.md").write_text(text, "utf-8")
+        names.append(f"{name}.md")
+    started = time.monotonic()
+    result = pytester.runpytest(*names, *ENV_ARGS, "-v")
+    assert time.monotonic() - started < 90
+    out = result.stdout.str()
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    for name, _, _, own in HOSTILE:
+        assert f"{name}.md::must-fail FAILED" in out, name
+        assert f"{name}.md::must-run PASSED" in out, name
+        if own is not None:
+            assert f"{name}.md::hostile {'PASSED' if own else 'FAILED'}" in out, name
+    # A cell that did break the shell says so, and the next cell says it runs on a new one.
+    lines(
+        result,
+        [
+            "enable-n-enable-and-builtin.md:1: cell 'hostile'*",
+            "The cell's end was never reported: the shell stopped running the plugin's commands*",
+            "enable-n-enable-and-builtin.md:5: cell 'must-fail' exit status 1",
+            "*A fresh shell was started because the shell stopped running the plugin's commands*",
+        ],
+    )

@@ -31,21 +31,24 @@ def launcher(
 ) -> bytes:
     """The script the session sources to start ``body`` in the background."""
     # The log is a file, not a terminal: Python would hold a server's "Listening on ..."
-    # in its buffer and ``ready`` would never see it.
-    steps = ["export PYTHONUNBUFFERED=1"]
+    # in its buffer and ``ready`` would never see it. Sourced, so parsed after the cells'
+    # aliases: every command word of ours is backslash-quoted.
+    steps = ["\\builtin export PYTHONUNBUFFERED=1"]
     if cwd is not None:
-        steps.append(f"builtin cd -P -- {q(cwd)} || exit")
+        steps.append(f"\\builtin cd -P -- {q(cwd)} || \\builtin exit")
     if interpreter is not None:
-        steps.append(" ".join(q(a) for a in interpreter) + " " + q(body))
+        words = [q(a) for a in interpreter]
+        first = words[0] if words[0].startswith("'") else "\\" + words[0]
+        steps.append(" ".join([first, *words[1:], q(body)]))
     else:
-        steps.append("builtin set -e -o pipefail")  # a subshell: errexit is safe here
-        steps.append(f". {q(body)}")
+        steps.append("\\builtin set -e -o pipefail")  # a subshell: errexit is safe here
+        steps.append(f"\\builtin source {q(body)}")
     text = (
-        f"{{ ( {'; '.join(steps)} ); builtin printf '%s\\n' \"$?\" >|{q(rc_file)}; }}"
+        f"{{ ( {'; '.join(steps)} ); \\builtin printf '%s\\n' \"$?\" >|{q(rc_file)}; }}"
         f" >>{q(log)} 2>&1 </dev/null &\n"
-        f"builtin printf '%s' \"$!\" >|{q(pid_file)}\n"
+        f"\\builtin printf '%s' \"$!\" >|{q(pid_file)}\n"
         # Not one of the user's jobs: `%1`, `jobs` and a bare `wait` see only their own.
-        'builtin disown "$!" 2>/dev/null\n'
+        '\\builtin disown "$!" 2>/dev/null\n'
     )
     return text.encode("utf-8", "surrogateescape")
 

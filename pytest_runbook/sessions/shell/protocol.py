@@ -7,16 +7,27 @@
   prints an END sentinel with ``$?``, ``$-`` and a token held in a non-exported variable.
 * The sentinels carry a random nonce that never appears in the environment, so no output of
   a cell can fake them; writing them to ``/dev/tty`` (a descriptor kept open as 243) keeps
-  them working after ``exec >/dev/null``; ``builtin`` and the helpers being functions defined
-  before any cell ran keep them working when a cell defines ``printf``/``cd``/``trap``/
-  ``source`` functions or aliases. A missing token in END means the shell was replaced
+  them working after ``exec >/dev/null``. A missing token in END means the shell was replaced
   (``exec bash``).
+* Nothing a cell defines can make a later cell pass without running. Every command word of
+  the line (and of trap texts, parsed late) is backslash-quoted, so no alias applies; our
+  helpers and variables are readonly; every helper first removes functions named ``builtin``
+  or ``enable`` (special builtins beat functions in POSIX mode) and re-enables the builtins it
+  uses (``enable -n``); status and flags reach END as arguments, not variables a cell could
+  freeze; ``set -t`` is undone. The cell runs only after START was printed, so a shell the
+  cell did break (``enable -n enable builtin``, a readonly ``__rb_on``) shows as a shell back
+  at its prompt with no START or END, which the session reports and replaces.
+* Once a cell mentioned ``DEBUG`` or ``RETURN``, those traps are saved and cleared around our
+  own commands (their output would land in the cell's): DEBUG comes back as the first command
+  of the cell file (``TRAP_PREFIX``, on line 1 so line numbers hold), RETURN after END. Known
+  residue: a failing errexit cell's DEBUG trap also runs for the ERR trap's first commands.
 * Per-cell errexit (Runme's ``set -e -o pipefail``) is an ERR trap that ``return``s out of
   the sourced cell, plus ``errtrace`` and ``pipefail``; ``set -e`` itself would kill the
   session. They are put back as they were after the cell (a user's ERR trap is saved to a
   file first, only once a cell mentioned ``ERR``). The trap records the failing command.
-* With ``stdin=``/answers, the END helper then reads the terminal up to an ack line Python
-  sends, so unread input is discarded and can never run as a command.
+* ``stdin=`` text is a file the cell reads as its standard input (not a terminal, as from a
+  pipe). With ``answers=``, the END helper reads the terminal up to an ack line Python sends,
+  so unread input is discarded and can never run as a command.
 * A resync line (``R`` sentinel) proves the shell is back at its prompt after an interrupt.
 * ``__rb_snap`` writes the shell's physical directory and exported environment (``pwd -P``
   and ``env -0``, NUL-separated) to a private file, for a Python cell to adopt.
@@ -63,9 +74,11 @@ _INTERPRETER_EXT = {
 }
 
 # -- shell-side helpers, defined once per shell ------------------------------------------------
-# __rb_a SEQ ERREXIT CWD SAVETRAP: print START, remember what the cell may change.
-# __rb_z KIND SEQ [ACK]: undo our per-cell settings, print END (or Resync) with $?, $-, token;
-# with ACK, discard terminal input up to the ack line Python sends, so unread stdin= text can
+# __rb_a SEQ ERREXIT CWD SAVETRAP: remember what the cell may change, print START (only once
+# all of that worked: no START, no cell).
+# __rb_z KIND SEQ STATUS FLAGS [ACK]: undo our per-cell settings, print END (or Resync) with the
+# cell's $? and $- (arguments: a cell can make any variable of ours readonly) and the token; with
+# ACK, discard terminal input up to the ack line Python sends, so unread stdin= text can
 # never run as a command.
 # __rb_snap: the physical directory and the exported environment into "$__rb_d/snapshot"
 # (`command -p`: neither a function nor the user's PATH decides which `env` runs).
@@ -78,30 +91,57 @@ __rb_n=@NONCE@ __rb_tok=@TOK@ __rb_d=@DIR@ __rb_e=0 __rb_c=0 __rb_r=0 __rb_on=
 exec 243>/dev/tty
 __rb_fmt='\036%s%s.%s:%s:%s:%s\037'
 # Subshells (pipeline parts, $(...)) cannot `return`: they exit, as under `set -e`.
-__rb_trap='__rb_s=$?
-if [[ -n ${__rb_on-} ]]; then
-  if [[ ${BASHPID:-$$} != "$$" ]]; then builtin exit "$__rb_s"
+# A trap's text is parsed when it runs, after the cell's aliases: hence the backslashes.
+__rb_trapb='if [[ -n ${__rb_on-} ]]; then
+  if [[ ${BASHPID:-$$} != "$$" ]]; then \builtin exit "$__rb_s"
   elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then
-    builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >|"$__rb_d/failed" 2>/dev/null
-    builtin return "$__rb_s"
+    \builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >|"$__rb_d/failed" 2>/dev/null
+    \builtin return "$__rb_s"
   fi
 fi'
+__rb_trap='__rb_s=$?
+'$__rb_trapb
+# With a DEBUG trap about, the first thing the ERR trap does is turn it off (its own commands
+# are not the cell's); the line puts it back after END (see _RESTORE_RETURN).
+__rb_trapg='__rb_s=$?
+\builtin trap - DEBUG
+\builtin printf 1 >|"$__rb_d/dbgoff"
+'$__rb_trapb
+# Special builtins come before functions in POSIX mode: functions named `builtin` or `enable`
+# go, and the builtins we use are enabled again (`enable -n`).
+__rb_u() {
+  if [[ -o posix ]]; then
+    unset -f builtin enable
+    enable builtin enable unset source printf read trap set cd exec return exit pwd :
+  else
+    POSIXLY_CORRECT=y
+    unset -f builtin enable
+    enable builtin enable unset source printf read trap set cd exec return exit pwd :
+    unset POSIXLY_CORRECT
+  fi
+}
 __rb_a() {
+  __rb_u
   [[ -t 243 ]] || exec 243>/dev/tty
-  builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >&243 ||
-    builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >/dev/tty
   __rb_e=$2 __rb_c=$3 __rb_r=$4 __rb_q=$1
   if [[ $3 == 1 ]]; then __rb_pwd=$PWD __rb_opwd=${OLDPWD-}; fi
   if [[ $2 == 1 ]]; then
     __rb_m=$- __rb_p=:$SHELLOPTS:
-    builtin trap -- "$__rb_trap" ERR
-    builtin set -E -o pipefail
+    if [[ ${5-} == 1 ]]; then
+      builtin trap -- "$__rb_trapg" ERR || builtin return 1
+    else
+      builtin trap -- "$__rb_trap" ERR || builtin return 1
+    fi
+    builtin set -E -o pipefail || builtin return 1
     __rb_on=1
   fi
+  builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >&243 ||
+    builtin printf '\036S%s.%s\037' "$__rb_n" "$1" >/dev/tty
 }
 __rb_z() {
-  __rb_rc=$? __rb_f=$-
-  builtin set +e
+  __rb_on=  # our ERR trap must not end this function early
+  __rb_u
+  builtin set +et  # -t (onecmd) would end the shell after this line
   if [[ $__rb_e == 1 ]]; then
     __rb_on= __rb_e=0
     builtin trap - ERR
@@ -114,15 +154,18 @@ __rb_z() {
     builtin cd -- "$__rb_pwd" && OLDPWD=$__rb_opwd
   fi
   [[ -t 243 ]] || exec 243>/dev/tty
-  builtin printf "$__rb_fmt" "$1" "$__rb_n" "$2" "$__rb_rc" "$__rb_f" "${__rb_tok-}" >&243 ||
-    builtin printf "$__rb_fmt" "$1" "$__rb_n" "$2" "$__rb_rc" "$__rb_f" "${__rb_tok-}" >/dev/tty
-  if [[ ${3-} ]]; then
-    until builtin read -r __rb_k </dev/tty; [[ $__rb_k == "$3" ]]; do :; done
+  builtin printf "$__rb_fmt" "$1" "$__rb_n" "$2" "$3" "$4" "${__rb_tok-}" >&243 ||
+    builtin printf "$__rb_fmt" "$1" "$__rb_n" "$2" "$3" "$4" "${__rb_tok-}" >/dev/tty
+  if [[ ${5-} ]]; then
+    until builtin read -r __rb_k </dev/tty; [[ $__rb_k == "$5" ]]; do builtin :; done
   fi
 }
 __rb_snap() {
   { builtin pwd -P; builtin printf '\0'; builtin command -p env -0; } >|"$__rb_d/snapshot"
 }
+# A cell can neither redefine the helpers nor change what they print.
+builtin readonly -f __rb_u __rb_a __rb_z __rb_snap
+builtin readonly __rb_n __rb_tok __rb_d __rb_fmt __rb_trapb __rb_trap __rb_trapg
 """
 
 # The shell moves to its directory itself (posix_spawn cannot), leaving OLDPWD as it was.
@@ -149,19 +192,22 @@ def init_script(cwd: str, nonce: bytes, token: str, cell_dir: str) -> str:
 
 def ready_line(seq: int) -> str:
     """The empty exchange whose END says the setup has run."""
-    return f"{{ __rb_a {seq} 0 0 0; __rb_z E {seq}; }} 2>/dev/null\n"
+    return f'{{ \\__rb_a {seq} 0 0 0; \\__rb_z E {seq} "$?" "$-"; }} 2>/dev/null\n'
 
 
 def snapshot_line(seq: int) -> bytes:
     """One exchange that writes the snapshot file; the cell reader sees START and END."""
-    return f"{{ __rb_a {seq} 0 0 0; __rb_snap; __rb_z E {seq}; }} 2>/dev/null\n".encode()
+    calls = f'\\__rb_a {seq} 0 0 0 && \\__rb_snap; \\__rb_z E {seq} "$?" "$-"'
+    line = f"{{ {calls}; }} >/dev/null 2>&1\n"
+    return line.encode()
 
 
 def resync_line(nonce: bytes, seq: int) -> Tuple[bytes, bytes]:
     """(the R sentinel's prefix, the line that prints it once the shell reads again)."""
     marker = SEP + b"R" + nonce + b"." + str(seq).encode() + b":"
     fallback = f"\\036R{nonce.decode()}.{seq}:127::\\037"
-    line = f"\x15{{ __rb_z R {seq} || builtin printf '{fallback}' >/dev/tty; }} 2>/dev/null\n"
+    calls = f'\\__rb_z R {seq} "$?" "$-" || \\builtin printf \'{fallback}\' >/dev/tty'
+    line = f"\x15{{ {calls}; }} >/dev/null 2>&1\n"
     return marker, line.encode()
 
 
@@ -212,6 +258,27 @@ def cell_bytes(source: str) -> bytes:
     return source.encode("utf-8", "surrogateescape")
 
 
+# With DEBUG/RETURN traps about, our own commands must not run them (their output would be the
+# cell's): they are saved and cleared before START, DEBUG comes back as the cell file's first
+# command (see ``TRAP_PREFIX``), RETURN after END unless the cell set one of its own.
+_SAVE_TRAPS = (
+    '\\builtin trap -p DEBUG >|"$__rb_d/dbg"; \\builtin trap -p RETURN >|"$__rb_d/ret"; '
+    "\\builtin trap - DEBUG RETURN; "
+)
+_RESTORE_RETURN = (
+    '; \\builtin trap -p RETURN >|"$__rb_d/ret2"; '
+    '[[ -s $__rb_d/ret2 ]] || \\builtin source "$__rb_d/ret"'
+    '; [[ ! -s $__rb_d/dbgoff ]] || { \\builtin source "$__rb_d/dbg"; >|"$__rb_d/dbgoff"; }'
+)
+# On the cell's first line, so line numbers stay the cell's own.
+TRAP_PREFIX = b'{ \\builtin source "$__rb_d/dbg"; } >/dev/null 2>&1; '
+
+
+def _unaliased(word: str) -> str:
+    """A command word no alias can replace (a quoted word is never alias-expanded)."""
+    return word if word.startswith(("'", '"', "\\")) else "\\" + word
+
+
 def cell_line(
     seq: int,
     path: str,
@@ -223,40 +290,59 @@ def cell_line(
     cell_dir: str,
     ack: str,
     quiet: bool,
+    guard_traps: bool = False,
+    stdin_path: str = "",
 ) -> bytes:
     """The one line that runs the cell file ``path``; ``cwd`` is already absolute.
 
-    ``quiet``: xtrace is known to be off, so the START call needs no ``2>/dev/null`` (which
-    costs bash an open and nine more system calls).
+    Every command word is backslash-quoted (no alias applies), our helpers are readonly
+    functions and the cell runs only once ``__rb_a`` printed START, so nothing a cell defines
+    can make a later cell pass without running: at worst START never comes and the session
+    notices a broken shell. ``quiet``: xtrace is known to be off, so the START call needs no
+    ``2>/dev/null`` (which costs bash an open and nine more system calls). ``guard_traps``:
+    a DEBUG or RETURN trap may be set (``TRAP_PREFIX`` then starts the cell file).
+    ``stdin_path``: the file the cell's commands read as standard input, not the terminal.
     """
-    pre = f"__rb_a {seq} {int(errexit)} {int(cwd is not None)} {int(save_trap)}"
-    if save_trap:
-        # Not inside __rb_a: a function without errtrace does not see the ERR trap.
-        pre = 'builtin trap -p ERR >|"$__rb_d/trap"; ' + pre
+    pre = ""
     if exports:
         lines = []
         for name, value in exports.items():
             if not _NAME_RE.match(name):
                 raise ValueError(f"cannot export {name!r}: not a valid variable name")
-            lines.append(f"export {name}={q(value.replace(chr(0), ''))}")
+            lines.append(f"\\builtin export {name}={q(value.replace(chr(0), ''))}")
         snippet = "; ".join(lines)
         if len(snippet) < 400 and snippet.isprintable():
-            pre += "; " + snippet
+            pre += snippet + "; "
         else:
             env_path = os.path.join(cell_dir, "exports.sh")
             data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
             write_file(env_path, data, reuse=True)
-            pre += f"; builtin source {q(env_path)}"
+            pre += f"\\builtin source {q(env_path)}; "
+    if save_trap:
+        # Not inside __rb_a: a function without errtrace does not see the ERR trap.
+        pre += '\\builtin trap -p ERR >|"$__rb_d/trap"; '
+    pre += f"\\__rb_a {seq} {int(errexit)} {int(cwd is not None)} {int(save_trap)}"
+    if guard_traps:
+        pre = _SAVE_TRAPS + pre + " 1"
     if interpreter is not None:
-        cmd = " ".join(q(a) for a in interpreter) + " " + q(path)
+        words = [q(a) for a in interpreter]
+        cmd = " ".join([_unaliased(words[0]), *words[1:], q(path)])
     else:
-        cmd = f"builtin source {q(path)}"
+        cmd = f"\\builtin source {q(path)}"
+    if stdin_path:
+        cmd += f" <{q(stdin_path)}"
     if cwd is not None:
-        cmd = f"builtin cd -P -- {q(cwd)} && {cmd}"
-    post = f"__rb_z E {seq}" + (f" {ack}" if ack else "")
-    # The cell may turn xtrace on: the call after it always hides its trace.
-    start = f"{pre}; " if quiet else f"{{ {pre}; }} 2>/dev/null; "
-    line = f"{start}{cmd}; {{ {post}; }} 2>/dev/null\n"
+        cmd = f"\\builtin cd -P -- {q(cwd)} && {cmd}"
+    post = f'\\__rb_z E {seq} "$?" "$-"' + (f" {ack}" if ack else "")
+    if guard_traps:
+        post += _RESTORE_RETURN
+        if interpreter is not None:  # no cell file of ours to put DEBUG back
+            post += '; \\builtin source "$__rb_d/dbg"'
+    # The cell may turn xtrace on (or functrace, with a DEBUG trap): the call after it always
+    # hides what that prints.
+    start = f"{pre} && " if quiet and not guard_traps else f"{{ {pre}; }} 2>/dev/null && "
+    hush = ">/dev/null 2>&1" if guard_traps else "2>/dev/null"
+    line = f"{start}{cmd}; {{ {post}; }} {hush}\n"
     data = line.encode("utf-8", "surrogateescape")
     if len(data) > MAX_LINE:
         raise ValueError(

@@ -8,8 +8,13 @@
 * A cell that turns on ``set -e`` (and survives) gets it switched off again, with a note:
   otherwise the next failing command anywhere would end the session. ``set -e; false``
   inside one cell ends the shell, exactly as in a terminal.
-* Stdin is the terminal. A cell that blocks reading it with nothing to read is detected
-  (``waits``) and interrupted after ~0.4 s instead of hanging until the timeout.
+* Stdin is the terminal, or with ``stdin=`` a file holding that text (a program sees no
+  terminal, as with ``printf ... | cmd``). A cell that blocks reading the terminal with nothing
+  to read is detected (``waits``) and interrupted after ~0.4 s instead of hanging until the
+  timeout.
+* A shell that no longer runs the protocol's line (a cell disabled what it needs) is noticed
+  as a shell at its prompt that never printed START; the cell then runs on a fresh shell, with
+  a note. A shell that ended between cells (``set -t``...) is replaced the same way.
 * Timeouts and ``interrupt()`` stop the foreground job (^C, ^C, SIGTERM, SIGKILL to its
   process group), then a resync line proves the shell is back at its prompt. The shell is
   killed and replaced only when nothing else works; the next cell then says state was lost.
@@ -44,14 +49,21 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
 from ..base import Request, Ticket
-from . import background, output, protocol, waits
+from . import background, output, protocol, waits, watchdog
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
 from .protocol import CellReader, Channel, write_file
 from .recovery import recover
 from .spawn import ROWS, check_bash, spawn_shell, terminal_env
 
+_BROKEN = (
+    "the shell stopped running the plugin's commands (a cell redefined or disabled "
+    "something they need, such as a function named `builtin` or `enable -n`)"
+)
 _TICK = 0.1  # seconds of silence between liveness / waiting-for-input checks
 _WAIT_AFTER = 0.3  # a cell may legitimately read the terminal this long before we look
+# A poll/select that may include the terminal is only "waiting for input" after this much
+# silence: programs that wait with a timeout look the same for a while.
+_POLL_QUIET = 3.0
 _SNAPSHOT_TIMEOUT = 10.0
 
 
@@ -69,6 +81,17 @@ class ShellTicket:
     answers: List[Tuple[str, str]]
     state_lost: bool = False
     interrupt_requested: bool = field(default=False, compare=False)
+    request: Optional[Request] = field(default=None, compare=False)  # to run again on a
+    errexit: bool = True  # fresh shell when this one turned out broken
+
+
+class _ProtocolBroken(Exception):
+    """The cell never started: the shell sits at its prompt (a cell broke what the
+    protocol's line needs) or it ended between cells. ``why`` completes "because ..."."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class ShellSession:
@@ -93,20 +116,24 @@ class ShellSession:
         self._nonce = secrets.token_hex(8).encode()
         self._tok = secrets.token_hex(6)
         env_nonce = secrets.token_hex(12)
-        self._tmpdir = tempfile.mkdtemp(prefix="runbook-")
+        root = protocol.private_cell_root()
+        watchdog.remove_stale([tempfile.gettempdir(), *([root] if root else [])])
+        self._tmpdir = tempfile.mkdtemp(prefix=watchdog.dir_prefix(""))
+        cells = watchdog.dir_prefix("cells-")
         try:
-            root = protocol.private_cell_root()
-            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-", dir=root)
+            self._celldir = tempfile.mkdtemp(prefix=cells, dir=root)
         except OSError:
-            self._celldir = tempfile.mkdtemp(prefix="runbook-cells-")
+            self._celldir = tempfile.mkdtemp(prefix=cells)
         self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
         self._bg_logs: List[str] = []
         self._outstanding: Optional[ShellTicket] = None  # sent, not yet collected
         self._running: Optional[ShellTicket] = None  # being collected now
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
         self._res = Resources(marker, [self._celldir, self._tmpdir], self._bg_logs)
-        # Closes the shell and kills its processes when the caller forgets (also at exit).
-        self._finalizer = weakref.finalize(self, self._res.close)
+        # Closes the shell and kills its processes when the caller forgets (also at exit);
+        # the watchdog does it when the caller is killed.
+        watchdog.register(marker, [self._celldir, self._tmpdir])
+        self._finalizer = weakref.finalize(self, _close_resources, self._res)
         self._env = terminal_env(env, self._columns, env_nonce, self._tmpdir)
         self._proc: Any = None
         self._fd = -1
@@ -121,6 +148,7 @@ class ShellSession:
         self._lost_note = ""  # why the last shell was dropped, for the next cell's note
         self._pending_notes: List[str] = []  # a restart that happened outside any cell
         self._err_trap_seen = False
+        self._traps_guarded = False  # a DEBUG or RETURN trap may be set: see protocol
         # Whether the shell is known to have xtrace off: our call to __rb_a then needs no
         # `2>/dev/null` around it (which costs bash an open and nine more system calls).
         self._quiet_calls = False
@@ -178,14 +206,25 @@ class ShellSession:
         seq = self._next_seq()
         path = os.path.join(self._celldir, f"cell{ext}")
         data = protocol.cell_bytes(request.source)
-        write_file(path, data, reuse=True)
+        write_file(path, data, reuse=True)  # rewritten below when traps are guarded
         use_errexit = errexit and interpreter is None
         # Saving the user's ERR trap costs a file write per cell: only once one exists.
         self._err_trap_seen = self._err_trap_seen or "ERR" in request.source
         save_trap = use_errexit and self._err_trap_seen
+        src = request.source
+        self._traps_guarded = self._traps_guarded or "DEBUG" in src or "RETURN" in src
         stdin = request.stdin
-        ack = secrets.token_hex(6) if (stdin is not None or answer_list) else ""
+        stdin_path = ""
+        if stdin is not None and not answer_list:
+            # A file read like a pipe, as `printf ... | cmd` would give: not a terminal, so
+            # programs neither prompt nor wait, and input left unread simply ends with it.
+            stdin_path = os.path.join(self._celldir, "stdin")
+            write_file(stdin_path, stdin.encode("utf-8", "surrogateescape"), reuse=True)
+        ack = secrets.token_hex(6) if answer_list else ""
         cwd = self._resolve(request.cwd) if request.cwd is not None else None
+        guard = self._traps_guarded
+        if guard and interpreter is None:
+            write_file(path, protocol.TRAP_PREFIX + data, reuse=True)
         line = protocol.cell_line(
             seq,
             path,
@@ -197,6 +236,8 @@ class ShellSession:
             self._celldir,
             ack,
             self._quiet_calls,
+            guard,
+            stdin_path,
         )
         self._quiet_calls = False  # known again when this cell's END arrives
         cell = CellReader(self._nonce, seq, request.on_output, answer_list)
@@ -204,19 +245,15 @@ class ShellSession:
         cell.errexit = use_errexit
         if cell.sourced:
             cell.source = data
-        if stdin is not None:  # "" too: no input, only its end
-            data = stdin.encode("utf-8", "surrogateescape")
-            if not answer_list:
-                # Then end of input, as from a pipe: `wc -l` and `cat` finish. (^D ends
-                # the input at a line start; after a partial line a first ^D sends it.)
-                data += b"\x04" if data.endswith(b"\n") else b"\x04\x04"
-            cell.to_send.append(data)
+        if stdin is not None and answer_list:  # typed at the terminal, before the answers
+            cell.to_send.append(stdin.encode("utf-8", "surrogateescape"))
         self._io.send(line)
         if exports:
             self._exported.update(exports)  # only once the line reached the shell
         ticket = ShellTicket(
             cell, t0, request.timeout, path, ack, notes, stdin, answer_list, state_lost
         )
+        ticket.request, ticket.errexit = request, errexit
         self._outstanding = ticket
         return ticket
 
@@ -228,6 +265,17 @@ class ShellSession:
         cell = ticket.cell
         try:
             result = self._exchange(ticket, b"")
+        except _ProtocolBroken as exc:
+            self._drop_shell(exc.why)
+            if ticket.request is None or ticket.state_lost:  # a fresh shell broke: give up
+                return Result(
+                    output="",
+                    status=None,
+                    duration=time.monotonic() - ticket.t0,
+                    note=_join([*ticket.notes, f"The cell did not run: {exc.why}."]),
+                    state_lost=ticket.state_lost,
+                )
+            return self.collect(self.submit(ticket.request, errexit=ticket.errexit))
         except BaseException:
             # Interrupted mid-cell (e.g. KeyboardInterrupt): the shell's state is unknown.
             self._drop_shell("the previous cell was interrupted")
@@ -279,6 +327,10 @@ class ShellSession:
         )  # fmt: skip
         try:
             res = self._exchange(ticket, line)
+        except _ProtocolBroken as exc:
+            self._drop_shell(exc.why)
+            note = f"The cell did not start: {exc.why}; the next cell gets a fresh shell."
+            return Result(output="", status=None, duration=time.monotonic() - t0, note=note)
         except BaseException:
             self._drop_shell("the previous cell was interrupted")
             raise
@@ -338,6 +390,9 @@ class ShellSession:
         )  # fmt: skip
         try:
             res = self._exchange(ticket, protocol.snapshot_line(seq))
+        except _ProtocolBroken as exc:
+            self._drop_shell(exc.why)
+            raise OSError(f"the shell did not report its directory: {exc.why}") from None
         except BaseException:
             self._drop_shell("the previous cell was interrupted")
             raise
@@ -368,7 +423,7 @@ class ShellSession:
         self._fd = -1
         self._io = Channel(-1)
         self._outstanding = None  # a cell submitted but never collected dies with the shell
-        return self._res.close()
+        return _close_resources(self._res)
 
     # -- shell lifecycle ---------------------------------------------------------------------
 
@@ -500,7 +555,8 @@ class ShellSession:
             self._io.send(line)
         quiet_since = time.monotonic()
         waiting_hits = 0
-        eofs = 0
+        idle_hits = 0
+        last_output = t0
         while True:
             self._io.parse(cell, None)
             if cell.started:
@@ -515,31 +571,41 @@ class ShellSession:
                 return self._stopped(cell, t0, notes, interrupted=True)
             now = time.monotonic()
             if now >= deadline:
+                blocked = waits.describe_foreground(self._fd) if self._fd >= 0 else ""
                 how = recover(self, cell, ack).how
-                notes.append(f"Timed out after {ticket.timeout:g} s; {how}.")
+                where = f" ({blocked})" if blocked else ""
+                notes.append(f"Timed out after {ticket.timeout:g} s{where}; {how}.")
                 return self._stopped(cell, t0, notes, timed_out=True)
             data = self._io.read(min(_TICK, deadline - now))
             if data is None:
                 return self._exited(cell, t0, notes)
             if data:
                 self._io.buf += data
-                quiet_since = time.monotonic()
+                quiet_since = last_output = time.monotonic()
                 waiting_hits = 0
                 continue
             if peek_exit(proc) is not None:
                 return self._exited(cell, t0, notes)
             now = time.monotonic()
+            if (
+                not cell.started
+                and now - t0 >= _WAIT_AFTER
+                and now - quiet_since >= _TICK * 0.9
+                and self._shell_at_prompt()
+            ):
+                idle_hits += 1
+                if idle_hits >= 2:
+                    raise _ProtocolBroken(_BROKEN)
+                quiet_since = now
+                continue
             if cell.started and now - t0 >= _WAIT_AFTER and now - quiet_since >= _TICK * 0.9:
-                if self._fd >= 0 and waits.blocked_on_terminal(self._fd, self._slave):
+                kind = waits.blocked_on_terminal(self._fd, self._slave) if self._fd >= 0 else None
+                if kind == "read" or (kind == "poll" and now - last_output >= _POLL_QUIET):
                     waiting_hits += 1
-                    if waiting_hits >= 2 and stdin is not None and not answers and eofs < 64:
-                        # A pipe keeps answering end of input; a terminal gives one per ^D.
-                        eofs += 1
-                        waiting_hits = 0
-                        self._io.send(b"\x04")
-                    elif waiting_hits >= 2:
+                    if waiting_hits >= 2:
                         # What the interrupt itself prints (a newline, `^C`) is not the cell's.
                         keep = len(cell.chunks)
+                        shell_read = self._shell_in_front()
                         recovery = recover(self, cell, ack)
                         del cell.chunks[keep:]
                         if recovery.replaced:
@@ -555,11 +621,28 @@ class ShellSession:
                                 replaced=True,
                                 note=_join(notes),
                             )
+                        if shell_read and self._proc is None:
+                            # Neither ^C nor our resync line got an answer from the shell at
+                            # its prompt: the cell broke what the protocol needs.
+                            self._lost_note = _BROKEN
+                            notes.append(f"The cell's end was never reported: {_BROKEN}; "
+                                         f"{recovery.how}.")  # fmt: skip
+                            return self._stopped(cell, t0, notes)
                         notes.append(_waiting_note(cell, stdin, answers, recovery.how))
                         return self._stopped(cell, t0, notes, waiting=True)
                 else:
                     waiting_hits = 0
                 quiet_since = now
+
+    def _shell_in_front(self) -> bool:
+        try:
+            return self._fd >= 0 and os.tcgetpgrp(self._fd) == int(self._proc.pid)
+        except OSError:
+            return False
+
+    def _shell_at_prompt(self) -> bool:
+        """The shell itself (no job of a cell) sleeps reading the terminal."""
+        return self._shell_in_front() and waits.blocked_on_terminal(self._fd, self._slave) == "read"
 
     def _ack(self, ack: str) -> None:
         self._restore_tty()
@@ -638,6 +721,8 @@ class ShellSession:
             cell.emit(bytes(self._io.buf))
         self._io.buf.clear()
         code = 255 if status is None else status
+        if not cell.started:  # it ended before this cell began: the cell never ran
+            raise _ProtocolBroken(f"the shell ended (status {code}) before the cell began")
         self._drop_shell(f"the shell exited with status {code} in an earlier cell")
         notes.append(
             f"The shell exited with status {code} (`exit`, `exec` or a fatal error ended it); "
@@ -670,6 +755,12 @@ class ShellSession:
             interrupted=interrupted,
             note=_join(notes),
         )
+
+
+def _close_resources(res: Resources) -> List[str]:
+    killed = res.close()
+    watchdog.unregister(res.marker)
+    return killed
 
 
 def _waiting_note(

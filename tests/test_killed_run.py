@@ -1,0 +1,121 @@
+"""Nothing outlives a killed run: kill -9 of pytest mid-cell leaves no process and no cell
+directory behind (the shell session's watchdog), and a run removes what a dead run left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import List
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="finds the run's processes in /proc"
+)
+
+
+def marked(needle: bytes) -> List[str]:
+    """Live processes (not zombies) with ``needle`` in their environment."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = b"\0" + f.read() + b"\0"
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X") and needle in env:
+            found.append(f"{name}: {cmd}")
+    return found
+
+
+def cell_dirs(pid: int) -> List[str]:
+    roots = ["/dev/shm", tempfile.gettempdir()]
+    return [
+        os.path.join(r, n)
+        for r in roots
+        if os.path.isdir(r)
+        for n in os.listdir(r)
+        if n.startswith((f"runbook-cells-{pid}-", f"runbook-{pid}-"))
+    ]
+
+
+def test_kill_9_of_pytest_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    needle = f"\0KILLED_RUN={mark}\0".encode()
+    (tmp_path / "doc.md").write_text(
+        textwrap.dedent(
+            """
+            ```sh {name=service background=true}
+            sleep 300
+            ```
+
+            ```sh {name=orphan}
+            nohup sleep 301 >/dev/null 2>&1 &
+            setsid sleep 302 >/dev/null 2>&1 < /dev/null &
+            ```
+
+            ```sh {name=long timeout=120}
+            sleep 303
+            ```
+            """
+        ).lstrip(),
+        "utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "doc.md", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "-p", "no:randomly", "--runbook-env", f"KILLED_RUN={mark}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not any("sleep 303" in p for p in marked(needle)):
+            assert proc.poll() is None, "pytest ended before the long cell ran"
+            assert time.monotonic() < deadline, "the long cell never started"
+            time.sleep(0.05)
+        running = marked(needle)
+        assert any("sleep 300" in p for p in running) and any("sleep 302" in p for p in running)
+        assert cell_dirs(proc.pid), "the run's directories should exist while it runs"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed_at = time.monotonic()
+        while (marked(needle) or cell_dirs(proc.pid)) and time.monotonic() - killed_at < 2.0:
+            time.sleep(0.05)
+        assert marked(needle) == [], "processes of the killed run are left"
+        assert cell_dirs(proc.pid) == [], "directories of the killed run are left"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for entry in marked(needle):  # never leak into other tests
+            os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+
+
+def test_a_run_removes_the_cell_directories_a_dead_run_left(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    stale = Path(tempfile.mkdtemp(prefix=f"runbook-cells-{dead.pid}-", dir=root))
+    (stale / "cell.sh").write_text("echo left behind\n")
+    (tmp_path / "doc.md").write_text("```sh\necho hi\n```\n", "utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "doc.md", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    assert not stale.exists()
