@@ -503,32 +503,10 @@ def bench_python(name: str, tools: Sequence[str], reps: int) -> List[Row]:
 
 
 def _python_session_class() -> type:
-    """The Python session class, wherever the integration put it (SPEC section 9)."""
-    import importlib
-    import inspect
+    """The Python session class (SPEC section 9)."""
+    from pytest_runbook.sessions.python.session import PythonSession
 
-    problems = []
-    for module_name in (
-        "pytest_runbook.sessions.python.session",
-        "pytest_runbook.sessions.python",
-        "pytest_runbook.sessions.python_session",
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue  # not there: try the next place
-            raise
-        for name, value in vars(module).items():
-            if (
-                inspect.isclass(value)
-                and value.__module__.startswith("pytest_runbook.sessions")
-                and "Session" in name
-                and all(callable(getattr(value, m, None)) for m in ("start", "run", "close"))
-            ):
-                return value
-        problems.append(f"{module_name}: no class with start/run/close")
-    raise RuntimeError("; ".join(problems) or "no pytest_runbook.sessions.python module yet")
+    return PythonSession
 
 
 def bench_pysession(quick: bool) -> Dict[str, float]:
