@@ -242,13 +242,14 @@ class FileRun:
     def undecided_before(self, cell: Cell) -> List[Tuple[Cell, str]]:
         """Earlier cells left out of replay because the selection could not be read for
         them (fail closed): ``cell`` may depend on them, so it must not pass silently."""
+        # Walks the exclusions, not the cells before: per cell that was O(n), 1,000 cells in
+        # one file O(n^2) (7% of their run).
         cells = self.document.cells
-        out = []
-        for earlier in cells[: cell.index]:
-            why = self.excluded.get(earlier.index)
-            if why and earlier.index not in self._ran:
-                out.append((earlier, why))
-        return out
+        return [
+            (cells[index], why)
+            for index, why in sorted(self.excluded.items())
+            if why and index < cell.index and index not in self._ran
+        ]
 
     def missing_interpreter(self, cell: Cell) -> Optional[str]:
         """Why a cell cannot run here (its interpreter is not installed), or None."""
