@@ -102,3 +102,48 @@ def test_update_mode_writes_only_stdout(pytester: pytest.Pytester, runbook) -> N
     assert path.read_text() == (
         '```pycon\n>>> import sys; print("new"); print("noise", file=sys.stderr)\nnew\n```\n'
     )
+
+
+def test_python_cells_have_readable_ids(pytester: pytest.Pytester, runbook) -> None:
+    runbook(
+        """
+        ---
+        python-blocks: all
+        ---
+
+        ```pycon
+        >>> 1 + 1
+        2
+        ```
+
+        ```python
+        counts = {"a": 1}
+        ```
+
+        ```pycon
+        >>> sorted(counts)
+        ['a']
+        ```
+
+        ```pycon
+        >>> 2 + 2
+        4
+        ```
+
+        ```sh
+        echo 1 + 1
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md::pycon PASSED*",
+            "doc.md::counts PASSED*",
+            "doc.md::sorted-counts PASSED*",
+            "doc.md::pycon-2 PASSED*",
+            "doc.md::echo-1 PASSED*",
+        ]
+    )
+    pytester.runpytest("doc.md::sorted-counts").assert_outcomes(passed=1)
