@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_runbook import matching
+from pytest_runbook import matching, patterns
 from pytest_runbook.matching import Mismatch, check, normalise
 
 
@@ -612,7 +612,7 @@ def test_property_check_never_raises(
 @given(any_text, st.booleans())
 def test_property_normalise_is_line_local(text: str, ansi_keep: bool) -> None:
     # The quick head/tail path relies on this: each line normalises on its own.
-    lines = [matching._normalise_line(raw, ansi_keep) for raw in text.split("\n")]
+    lines = [patterns.normalise_line(raw, ansi_keep) for raw in text.split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     assert normalise(text, ansi_keep=ansi_keep) == lines
@@ -627,7 +627,7 @@ def test_property_quick_path_agrees_with_full_check(
     raw: List[str], head: List[str], tail: List[str]
 ) -> None:
     text = "\n".join(raw)
-    lines = matching._compile_block([*head, "...", *tail], matching._Substituter(None))
+    lines = patterns.compile_block([*head, "...", *tail], patterns.Substituter(None))
     full = matching._check_exact(lines, normalise(text)) is None
     if matching._quick_match(lines, text, False):
         assert full
