@@ -148,9 +148,13 @@ class ExpectedLine:
         return f"expected line {self.index + 1} {show(self.text)}"
 
     def note(self) -> str:
-        if self.regex_error is None:
-            return ""
-        return f"; its regex is invalid ({self.regex_error}), so it was compared literally"
+        """What the reason for a miss of this line adds: a likely mistake in writing it."""
+        if self.regex_error is not None:
+            return f"; its regex is invalid ({self.regex_error}), so it was compared literally"
+        if DOTS in self.text and not self.dots and not self.text.endswith(RE_SUFFIX):
+            # doctest's ELLIPSIS habit: here "..." is a wildcard only as a line of its own.
+            return f"; '{DOTS}' within a line is literal text: '{GLOB}' matches any text there"
+        return ""
 
 
 def _any_line(_: str) -> bool:

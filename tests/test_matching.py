@@ -295,6 +295,22 @@ def test_invalid_regex_is_compared_literally_and_reported() -> None:
     assert text.endswith("so it was compared literally")
 
 
+def test_dots_within_a_line_are_literal_and_the_reason_says_so() -> None:
+    assert matches(["Loading..."], "Loading...\n")
+    assert not matches(["took ...s"], "took 3.2s\n")
+    assert matches(["took [..]s"], "took 3.2s\n")
+    assert reason(["took ...s"], "took 3.2s\n") == (
+        "expected line 1 'took ...s' does not match output line 1 'took 3.2s'; "
+        "'...' within a line is literal text: '[..]' matches any text there"
+    )
+    missing = reason(["a", "took ...s"], "a\n")
+    assert missing is not None and missing.endswith("'[..]' matches any text there")
+    # A line of its own is the multi-line wildcard; a regex line says nothing of dots.
+    assert matches(["a", "  ...", "c"], "a\nb\nc\n")
+    regex = reason(["x... (re)"], "y\n")
+    assert regex is not None and "[..]" not in regex
+
+
 def test_invalid_regex_fallback_still_honours_globs() -> None:
     assert matches(["a( [..] (re)"], "a( x (re)\n")
 

@@ -147,3 +147,38 @@ def test_python_cells_have_readable_ids(pytester: pytest.Pytester, runbook) -> N
         ]
     )
     pytester.runpytest("doc.md::sorted-counts").assert_outcomes(passed=1)
+
+
+def test_pycon_fences_pass_here_but_not_under_doctest_glob(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # doctest knows no fences: the closing ``` after an example's output is more expected
+    # output to it. Compatibility is one-way; a blank line before the fence serves both.
+    runbook(
+        """
+        ```pycon
+        >>> 1 + 1
+        2
+        ```
+
+        ```pycon
+        >>> 2 + 2
+        4
+
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--doctest-glob=doc.md", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md::pycon PASSED*",
+            "doc.md::pycon-2 PASSED*",
+            "doc.md::doc.md FAILED*",
+            "Expected:",
+            "    2",
+            "    ```",
+            "Got:",
+            "    2",
+        ]
+    )
