@@ -1,6 +1,8 @@
-"""Expected vs actual output: normalisation, wildcards, regex lines, substitutions.
+"""Expected vs actual output as blocks: where each expected line lands, and the diff if none.
 
-Imports nothing from pytest, so it is unit-tested (and property-tested) on its own.
+Imports nothing from pytest, so it is unit-tested (and property-tested) on its own. What one
+expected line means (wildcards, regex lines, substitutions) and how actual output is
+normalised live in ``patterns``; this module places the compiled lines against the output.
 
 Matching works line by line and never builds one regex over the whole output: the expected
 block is split on ``...`` lines into segments of consecutive lines, the first segment is anchored
@@ -14,13 +16,21 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import re
 from dataclasses import dataclass
-from typing import Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
-DOTS = "..."
-GLOB = "[..]"
-RE_SUFFIX = " (re)"
+from .patterns import (
+    DOTS,
+    GLOB,
+    RE_SUFFIX,
+    ExpectedLine,
+    Substituter,
+    compile_block,
+    normalise,
+    normalise_line,
+    show,
+    split_on_dots,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class Mismatch:
 
     def diff(self, expected_label: str = "expected", actual_label: str = "actual") -> str:
         """A unified diff; lines matched by a wildcard are shown as context, as written."""
-        lines = _compile_block(self.expected, _Substituter(dict(self.substitutions)))
+        lines = compile_block(self.expected, Substituter(dict(self.substitutions)))
         actual = list(self.actual)
         if self.mode == "contains":
             ops = _align_contains(lines, actual)
@@ -58,7 +68,7 @@ class Mismatch:
         its place (between the lines matched before and after it), or dropped when there is
         no output line there.
         """
-        lines = _compile_block(self.expected, _Substituter(dict(self.substitutions)))
+        lines = compile_block(self.expected, Substituter(dict(self.substitutions)))
         actual = list(self.actual)
         if self.mode == "contains":
             return _merge_contains(_align_contains(lines, actual), lines, actual)
@@ -73,22 +83,6 @@ class Mismatch:
         return merged
 
 
-def normalise(text: str, *, ansi_keep: bool = False) -> List[str]:
-    """CRLF -> LF, ANSI escapes removed, trailing spaces and trailing blank lines dropped."""
-    # Every step is line-local (no escape sequence pattern crosses a newline), so this equals
-    # _normalise_line on each line; the bulk paths only exist because 15 MB outputs are common.
-    lines = text.split("\n")
-    if ansi_keep or not ("\x1b" in text or "\r" in text or "\b" in text):
-        lines = [line.rstrip() for line in lines]
-    elif "\r" in text or "\b" in text:
-        lines = [_normalise_line(line, False) for line in lines]
-    else:
-        lines = [line.rstrip() for line in _ANSI.sub("", text).split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
 def check(
     expected: Sequence[str],
     actual: str,
@@ -100,8 +94,8 @@ def check(
     """None when ``actual`` satisfies ``expected``, else a Mismatch."""
     if mode not in ("exact", "contains"):
         raise ValueError(f"unknown match mode {mode!r}: use 'exact' or 'contains'")
-    subst = _Substituter(substitutions)
-    lines = _compile_block(expected, subst)
+    subst = Substituter(substitutions)
+    lines = compile_block(expected, subst)
     if all(line.dots for line in lines) and (lines or mode == "contains"):
         return None  # matches anything; skipping normalisation keeps 15 MB checks free
     if mode == "exact" and _quick_match(lines, actual, ansi_keep):
@@ -124,229 +118,13 @@ def check(
     )
 
 
-# --- normalisation --------------------------------------------------------------------------
-
-# 7-bit sequences only: C1 bytes (0x9b...) are ordinary characters in UTF-8 text. No branch may
-# match "\n" or "\r", which keeps stripping line-local and lets \r emulation see every \r.
-_ANSI = re.compile(
-    r"\x1b[\]PX^_][^\x07\x1b\n\r]*(?:\x07|\x1b\\)?"  # OSC/DCS/SOS/PM/APC up to BEL or ST
-    r"|\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI (a truncated one too)
-    r"|\x1b[ -/]*[0-~]"  # two-byte and nF escapes: ESC ( B, ESC 7, ESC =, ...
-    r"|\x1b"  # a stray ESC
-)
-# What a terminal does with the cursor inside one line: \r, backspace, erase-in-line.
-_CURSOR = re.compile(r"(\r|\x08|\x1b\[[0-2]?K)")
-
-
-def _normalise_line(raw: str, ansi_keep: bool) -> str:
-    """One line as a terminal would show it (cursor emulation only when escapes are stripped)."""
-    if ansi_keep:
-        return raw.rstrip()  # keep the raw bytes the user wants to assert on
-    if "\r" in raw or "\b" in raw:
-        return _emulate_cursor(raw).rstrip()
-    if "\x1b" in raw:
-        raw = _ANSI.sub("", raw)
-    return raw.rstrip()
-
-
-def _emulate_cursor(raw: str) -> str:
-    """Progress bars and spinners redraw with \\r and ESC[K; show their final state."""
-    buf = ""
-    col = 0
-    for token in _CURSOR.split(raw):
-        if token == "\r":
-            col = 0
-        elif token == "\b":
-            col = max(0, col - 1)
-        elif token.startswith("\x1b"):
-            kind = token[2:-1]
-            if kind in ("", "0"):
-                buf = buf[:col]
-            elif kind == "1":
-                buf = " " * min(col + 1, len(buf)) + buf[col + 1 :]
-            else:
-                buf = " " * min(col, len(buf))
-        elif token:
-            chunk = _ANSI.sub("", token) if "\x1b" in token else token
-            if col > len(buf):
-                buf += " " * (col - len(buf))
-            buf = buf[:col] + chunk + buf[col + len(chunk) :]
-            col += len(chunk)
-    return buf
-
-
-# --- expected lines -------------------------------------------------------------------------
-
-
-class _Substituter:
-    """Replaces placeholder keys in expected text, longest key first, in a single pass."""
-
-    def __init__(self, substitutions: Optional[Mapping[str, str]]) -> None:
-        items = {str(k): "" if v is None else str(v) for k, v in (substitutions or {}).items() if k}
-        self.pairs: Tuple[Tuple[str, str], ...] = tuple(
-            sorted(items.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-        )
-        self._map = items
-        self._escaped = {k: re.escape(v) for k, v in items.items()}
-        # Alternation tries keys in order, so longest-first makes "[TMP]x" beat "[TMP]".
-        self._re = re.compile("|".join(re.escape(k) for k, _ in self.pairs)) if items else None
-
-    def literal(self, text: str) -> str:
-        if self._re is None:
-            return text
-        return self._re.sub(lambda m: self._map[m.group()], text)
-
-    def regex(self, pattern: str) -> str:
-        if self._re is None:
-            return pattern
-        return self._re.sub(lambda m: self._escaped[m.group()], pattern)
-
-
-class _Line:
-    """One expected line, compiled once into a predicate over an actual line."""
-
-    __slots__ = ("dots", "index", "match", "regex_error", "text")
-
-    def __init__(
-        self,
-        text: str,
-        index: int,
-        match: Callable[[str], bool],
-        dots: bool = False,
-        regex_error: Optional[str] = None,
-    ) -> None:
-        self.text = text
-        self.index = index
-        self.match = match
-        self.dots = dots
-        self.regex_error = regex_error
-
-    def describe(self) -> str:
-        return f"expected line {self.index + 1} {_show(self.text)}"
-
-    def note(self) -> str:
-        if self.regex_error is None:
-            return ""
-        return f"; its regex is invalid ({self.regex_error}), so it was compared literally"
-
-
-def _any_line(_: str) -> bool:
-    return True
-
-
-def _compile_block(expected: Sequence[str], subst: _Substituter) -> List[_Line]:
-    texts: List[str] = []
-    for item in expected:
-        # Defensive: a caller handing over "a\nb" as one line gets two lines, not a silent miss.
-        texts.extend(part.rstrip() for part in str(item).split("\n"))
-    while texts and not texts[-1]:
-        texts.pop()
-    return [_compile_line(text, i, subst) for i, text in enumerate(texts)]
-
-
-def _compile_line(text: str, index: int, subst: _Substituter) -> _Line:
-    if text.strip() == DOTS:
-        return _Line(text, index, _any_line, dots=True)
-    error: Optional[str] = None
-    if text.endswith(RE_SUFFIX):
-        try:
-            rx = re.compile(subst.regex(text[: -len(RE_SUFFIX)]))
-        except (re.error, OverflowError, RecursionError, ValueError) as exc:
-            error = str(exc)
-        else:
-            return _Line(text, index, lambda s: rx.fullmatch(s) is not None)
-    if GLOB in text:
-        # Split before substituting: a substituted value is literal even if it contains "[..]".
-        pieces = [subst.literal(piece) for piece in text.split(GLOB)]
-        return _Line(text, index, _glob_matcher(pieces), regex_error=error)
-    literal = subst.literal(text)
-    return _Line(text, index, literal.__eq__, regex_error=error)
-
-
-def _glob_matcher(pieces: List[str]) -> Callable[[str], bool]:
-    """``[..]`` matching, with the output's trailing whitespace given back to the pattern.
-
-    Output lines are right-stripped, so ``hello [..]`` must also accept ``hello`` (printed as
-    ``hello `` with an empty variable): a trailing ``[..]`` may have swallowed the space its
-    literal text ended with. Each such reading is one more variant of the pattern.
-    """
-    variants = [pieces]
-    current = pieces
-    while len(current) > 1 and current[-1] == "":
-        kept = current[:]
-        while len(kept) > 1 and kept[-1] == "":
-            kept.pop()
-        stripped = kept[-1].rstrip()
-        if stripped == kept[-1]:
-            break
-        if stripped or len(kept) == 1:
-            variants.append([*kept[:-1], stripped])  # now anchored at the end of the line
-            break
-        current = [*kept[:-1], ""]  # all-blank piece: the glob before it may absorb it too
-        variants.append(current)
-    matchers = [_glob_variant(variant) for variant in variants]
-    if len(matchers) == 1:
-        return matchers[0]
-    return lambda s: any(m(s) for m in matchers)
-
-
-def _glob_variant(pieces: List[str]) -> Callable[[str], bool]:
-    """Linear-time glob: prefix, suffix, then a leftmost find for each middle piece.
-
-    Leftmost placement is optimal when the only wildcard is "any text", so nothing ever
-    backtracks, even for many ``[..]`` on a megabyte-long line.
-    """
-    if len(pieces) == 1:
-        return pieces[0].__eq__
-    head, middle, tail = pieces[0], pieces[1:-1], pieces[-1]
-    fixed = len(head) + len(tail)
-
-    def match(s: str) -> bool:
-        if len(s) < fixed or not s.startswith(head) or not s.endswith(tail):
-            return False
-        pos, end = len(head), len(s) - len(tail)
-        for piece in middle:
-            found = s.find(piece, pos, end)
-            if found < 0:
-                return False
-            pos = found + len(piece)
-        return True
-
-    return match
-
-
-def _show(text: str, limit: int = 120) -> str:
-    """Quote a line for a reason; repr() only when needed, so regexes keep single backslashes."""
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    if text.isprintable():
-        return f"'{text}'"
-    # Undecodable bytes (surrogate-escaped) as the \xNN they were, as the diff shows them.
-    shown = repr(text)
-    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", shown)
-
-
-def _segments(lines: List[_Line]) -> List[List[_Line]]:
-    segments: List[List[_Line]] = []
-    current: List[_Line] = []
-    for line in lines:
-        if line.dots:
-            if current:
-                segments.append(current)
-            current = []
-        else:
-            current.append(line)
-    if current:
-        segments.append(current)
-    return segments
-
-
 # --- matching -------------------------------------------------------------------------------
 
 _Failure = Tuple[str, Optional[int]]  # reason, 0-based expected index
 
 
 def _segment_at(
-    segment: List[_Line], actual: List[str], start: int, hi: Optional[int] = None
+    segment: List[ExpectedLine], actual: List[str], start: int, hi: Optional[int] = None
 ) -> int:
     """How many leading lines of ``segment`` match ``actual[start:hi]`` from its start."""
     limit = len(actual) if hi is None else hi
@@ -359,7 +137,7 @@ def _segment_at(
     return count
 
 
-def _find_segment(segment: List[_Line], actual: List[str], lo: int, hi: int) -> int:
+def _find_segment(segment: List[ExpectedLine], actual: List[str], lo: int, hi: int) -> int:
     """Leftmost start in [lo, hi - len(segment)] where the whole segment matches, or -1."""
     first = segment[0].match
     size = len(segment)
@@ -369,7 +147,7 @@ def _find_segment(segment: List[_Line], actual: List[str], lo: int, hi: int) -> 
     return -1
 
 
-def _find_line(line: _Line, actual: List[str], lo: int, hi: int) -> int:
+def _find_line(line: ExpectedLine, actual: List[str], lo: int, hi: int) -> int:
     match = line.match
     for j in range(lo, hi):
         if match(actual[j]):
@@ -387,15 +165,15 @@ def _where(lo: int, hi: int, n: int) -> str:
     return ""
 
 
-def _line_failure(line: _Line, actual: List[str], pos: int) -> _Failure:
+def _line_failure(line: ExpectedLine, actual: List[str], pos: int) -> _Failure:
     if pos >= len(actual):
         what = f"has no output line to match: output ended after {len(actual)} lines"
         return f"{line.describe()} {what}{line.note()}", line.index
-    got = f"output line {pos + 1} {_show(actual[pos])}"
+    got = f"output line {pos + 1} {show(actual[pos])}"
     return f"{line.describe()} does not match {got}{line.note()}", line.index
 
 
-def _check_exact(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
+def _check_exact(lines: List[ExpectedLine], actual: List[str]) -> Optional[_Failure]:
     n = len(actual)
     if not any(line.dots for line in lines):
         for line, got in zip(lines, actual):
@@ -403,7 +181,7 @@ def _check_exact(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
                 return _line_failure(line, actual, line.index)
         if n > len(lines):
             extra = n - len(lines)
-            where = f"output line {len(lines) + 1} {_show(actual[len(lines)])}"
+            where = f"output line {len(lines) + 1} {show(actual[len(lines)])}"
             return f"output has {extra} more lines than expected, from {where}", None
         if n < len(lines):
             line = lines[n]
@@ -414,7 +192,7 @@ def _check_exact(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
             )
         return None
 
-    segments = _segments(lines)
+    segments = split_on_dots(lines)
     lo, hi = 0, n
     if not lines[0].dots:
         head = segments.pop(0)
@@ -422,7 +200,7 @@ def _check_exact(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
         if matched < len(head):
             return _line_failure(head[matched], actual, matched)
         lo = len(head)
-    tail: List[_Line] = []
+    tail: List[ExpectedLine] = []
     tail_ok = True
     if not lines[-1].dots and segments:
         tail = segments.pop()
@@ -451,13 +229,13 @@ def _check_exact(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
     matched = _segment_at(tail, actual, start)
     line, pos = tail[matched], start + matched
     return (
-        f"{line.describe()} does not match output line {pos + 1} {_show(actual[pos])} "
+        f"{line.describe()} does not match output line {pos + 1} {show(actual[pos])} "
         f"(the lines after '...' must match the end of the output){line.note()}",
         line.index,
     )
 
 
-def _segment_failure(segment: List[_Line], actual: List[str], lo: int, hi: int) -> _Failure:
+def _segment_failure(segment: List[ExpectedLine], actual: List[str], lo: int, hi: int) -> _Failure:
     """Name the first expected line that the best partial placement of ``segment`` misses."""
     best, best_start = 0, lo
     first = segment[0].match
@@ -478,13 +256,13 @@ def _segment_failure(segment: List[_Line], actual: List[str], lo: int, hi: int) 
             line.index,
         )
     return (
-        f"{line.describe()} does not match output line {pos + 1} {_show(actual[pos])}, "
+        f"{line.describe()} does not match output line {pos + 1} {show(actual[pos])}, "
         f"though the lines before it matched from output line {best_start + 1}{line.note()}",
         line.index,
     )
 
 
-def _check_contains(lines: List[_Line], actual: List[str]) -> Optional[_Failure]:
+def _check_contains(lines: List[ExpectedLine], actual: List[str]) -> Optional[_Failure]:
     lo = 0
     for line in lines:
         if line.dots:
@@ -506,7 +284,7 @@ def _check_contains(lines: List[_Line], actual: List[str]) -> Optional[_Failure]
 _QUICK_BLANK_LIMIT = 1000
 
 
-def _quick_match(lines: List[_Line], text: str, ansi_keep: bool) -> bool:
+def _quick_match(lines: List[ExpectedLine], text: str, ansi_keep: bool) -> bool:
     """True when ``head ... tail`` matches by looking only at the ends of ``text``.
 
     Normalising 15 MB costs ~0.2 s; ``first line / ... / last line`` should not pay it.
@@ -528,7 +306,7 @@ def _quick_match(lines: List[_Line], text: str, ansi_keep: bool) -> bool:
             return False
         end = text.find("\n", pos)
         end = len(text) if end < 0 else end
-        if not line.match(_normalise_line(text[pos:end], ansi_keep)):
+        if not line.match(normalise_line(text[pos:end], ansi_keep)):
             return False
         head_starts.append(pos)
         pos = end + 1
@@ -544,7 +322,7 @@ def _quick_match(lines: List[_Line], text: str, ansi_keep: bool) -> bool:
         if end < 0:
             break
         start = text.rfind("\n", 0, end) + 1
-        line_text = _normalise_line(text[start:end], ansi_keep)
+        line_text = normalise_line(text[start:end], ansi_keep)
         if line_text or collected:
             collected.append(line_text)
             starts.append(start)
@@ -597,7 +375,7 @@ class _Ops:
 
 
 def _diff_region(
-    ops: _Ops, lines: List[_Line], e0: int, e1: int, actual: List[str], a0: int, a1: int
+    ops: _Ops, lines: List[ExpectedLine], e0: int, e1: int, actual: List[str], a0: int, a1: int
 ) -> None:
     """Minimal -/+ between expected[e0:e1] and actual[a0:a1] (no "..." inside)."""
     ne, na = e1 - e0, a1 - a0
@@ -631,7 +409,7 @@ def _diff_region(
 
 
 def _fill_gap(
-    ops: _Ops, lines: List[_Line], e0: int, e1: int, actual: List[str], a0: int, a1: int
+    ops: _Ops, lines: List[ExpectedLine], e0: int, e1: int, actual: List[str], a0: int, a1: int
 ) -> None:
     """Render the unmatched stretch between two matched anchors."""
     dots = [i for i in range(e0, e1) if lines[i].dots]
@@ -654,11 +432,11 @@ def _fill_gap(
     _diff_region(ops, lines, last + 1, e1, actual, a1 - n_post, a1)
 
 
-def _align_exact(lines: List[_Line], actual: List[str]) -> List[_Op]:
+def _align_exact(lines: List[ExpectedLine], actual: List[str]) -> List[_Op]:
     """A plausible (not necessarily optimal) alignment, linear apart from bounded LCS gaps."""
     n, m = len(actual), len(lines)
     pairs: List[Tuple[int, int]] = []  # (expected index, actual index), increasing in both
-    segments = _segments(lines)
+    segments = split_on_dots(lines)
     lo, hi = 0, n
     if segments and m and not lines[0].dots:
         head = segments.pop(0)
@@ -706,11 +484,11 @@ def _align_exact(lines: List[_Line], actual: List[str]) -> List[_Op]:
     return ops.ops
 
 
-def _align_contains(lines: List[_Line], actual: List[str]) -> List[_Op]:
+def _align_contains(lines: List[ExpectedLine], actual: List[str]) -> List[_Op]:
     """Greedy leftmost, as the check is; a missing line is shown just before the next match."""
     ops = _Ops()
     lo = 0
-    pending: List[_Line] = []
+    pending: List[ExpectedLine] = []
     for line in lines:
         if line.dots:
             pending.append(line)
@@ -735,10 +513,10 @@ _SIMILAR_CANDIDATES = 2000  # output lines compared with one stale line of a con
 
 
 def _merge_contains(
-    ops: List[_Op], lines: List[_Line], actual: List[str]
+    ops: List[_Op], lines: List[ExpectedLine], actual: List[str]
 ) -> List[Tuple[bool, str]]:
     merged: List[Tuple[bool, str]] = []
-    pending: List[_Line] = []
+    pending: List[ExpectedLine] = []
     after = 0  # first output line after the last match
 
     def settle(lo: int, hi: int) -> None:
@@ -800,7 +578,11 @@ def _range(start: int, length: int) -> str:
 
 
 def _render(
-    ops: List[_Op], lines: List[_Line], actual: List[str], expected_label: str, actual_label: str
+    ops: List[_Op],
+    lines: List[ExpectedLine],
+    actual: List[str],
+    expected_label: str,
+    actual_label: str,
 ) -> str:
     # Rendered-line index where each op starts, and the expected/actual line offsets there.
     starts: List[int] = []
@@ -877,4 +659,4 @@ def _render(
     return "\n".join(out)
 
 
-__all__ = ["Mismatch", "check", "normalise"]
+__all__ = ["DOTS", "GLOB", "RE_SUFFIX", "Mismatch", "check", "normalise"]

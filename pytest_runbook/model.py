@@ -189,6 +189,9 @@ class Result:
     exception: str = ""
     traceback: str = ""
     state_lost: bool = False  # the session had to start afresh before this cell (say so)
+    # A ``>>>`` example's stderr, kept out of ``output`` (stdout only then), because doctest
+    # compares stdout only; reports and transcripts show it. "" for everything else.
+    stderr: str = ""
     # Rich outputs a kernel displayed, as (mime type, data): images for transcripts.
     displays: Tuple[Tuple[str, bytes], ...] = ()
     # A kernel's outputs as nbformat output dicts, for update mode to write into a notebook.

@@ -53,7 +53,7 @@ class Transcript:
     def _block(self, cell: Cell, prefix: str) -> List[str]:
         """What ``cell`` did: its status line, an output block, links to its images."""
         _, results, duration = self._entries[cell.index]
-        output = "".join(r.output for r in results)
+        output = "".join(r.output + r.stderr for r in results)  # an example's stderr after it
         statuses = ", ".join(_status(r) for r in results) or "not run"
         body = output.rstrip("\n").split("\n") if output.strip() else []
         fence = "`" * max(3, _longest_backticks(body) + 1)

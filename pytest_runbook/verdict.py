@@ -315,6 +315,11 @@ class _Judging:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
         notes = [result.note, report.answers_note(cell.options.answers), self.background_log]
+        if result.stderr.strip():
+            notes.append(
+                "stderr (not compared: doctest compares what an example prints to stdout):\n"
+                + report.tail(result.stderr)
+            )
         source = command.source if command is not None else cell.source
         failed_status = bool(result.status) and not exit_spec.accepts(result.status or 0)
         if failed_status and _PIPE.search(source) and _under_pipefail(cell):

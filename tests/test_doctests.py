@@ -213,6 +213,8 @@ Traceback (most recent call last):
 SystemExit: 3
 >>> print("no newline", end="")
 no newline
+>>> import sys; print("stdout"); print("stderr is not compared", file=sys.stderr)
+stdout
 """
 
 
@@ -258,3 +260,11 @@ def test_same_verdicts_as_doctest(session: PythonSession, flags: int) -> None:
         if t == "Exception raised":
             assert o is not None and o.startswith("Exception raised:\n    Traceback")
             assert "ZeroDivisionError: division by zero" in o
+
+
+def test_an_examples_stderr_comes_back_apart_from_its_output(session: PythonSession) -> None:
+    source = "import os, sys; print('out'); print('e', file=sys.stderr); os.system('echo c >&2')\n"
+    got = session.run(Request(source=source, path="doc.md", line=0, timeout=10, mode="example"))
+    assert (got.output, got.stderr) == ("out\n0\n", "e\nc\n")
+    cell = session.run(Request(source=source, path="doc.md", line=0, timeout=10))
+    assert (cell.output, cell.stderr) == ("out\ne\nc\n0\n", "")

@@ -21,7 +21,7 @@ from pytest_runbook.document import (
     parse,
     read,
 )
-from pytest_runbook.document.names import generate
+from pytest_runbook.document.names import generate, python_name
 from pytest_runbook.document.validate import InvalidDocument
 
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "runme"
@@ -150,6 +150,55 @@ def test_shebang_python_block_stays_a_script() -> None:
 def test_python_blocks_all_makes_every_python_block_a_cell() -> None:
     cells = doc("---\npython-blocks: all\n---\n```python\nx = 1\n```\n\n```py\nx\n```\n").cells
     assert [c.kind for c in cells] == ["python", "python"]
+
+
+def test_python_cells_get_readable_generated_names() -> None:
+    text = (
+        "---\npython-blocks: all\n---\n"
+        "```pycon\n>>> 1 + 1\n2\n```\n"  # Runme's rule: "1" (as a shell line), here "1-"
+        "```python\n>>> rows = load()  # the data\n```\n"
+        '```python\n# comment first\nprint("hi")\n```\n'
+        "```pycon\n>>> 2 * 3\n6\n```\n"
+        "```python\n_private_x = {'a': 1}\n```\n"
+        "```python {name=given}\nx = 1\n```\n"
+        "```sh\ngrpcurl \\\n  -plaintext\n```\n"  # shell cells keep Runme's rule
+        "```sh\nprinthi\n```\n"  # Runme counted the print("hi") block as "printhi"
+    )
+    cells = doc(text).cells
+    assert [c.name for c in cells] == [
+        "pycon",
+        "rows",
+        "print-hi",
+        "pycon-2",
+        "private-x",
+        "given",
+        "grpcurl-",
+        "printhi-2",
+    ]
+    assert [c.generated_name for c in cells] == [True] * 5 + [False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("df.head()", "df-head"),
+        ("total = sum(xs)", "total"),
+        ("x == 1", "x"),
+        ("f(key=1)", "f-key"),
+        ("x += 1", "x"),
+        ('d["k"] = v', "d-k"),
+        (">>> import os", "import-os"),
+        ("from pathlib import Path", "from-pathlib"),
+        ("__name__", "name"),
+        ("1 + 1", ""),
+        ("# only a comment", ""),
+        ("a_very_long_identifier_name_here.another_long_one()", "a-very-long-identifier-name-here"),
+        ("x_ = 1", "x"),
+    ],
+)
+def test_python_name(source: str, name: str) -> None:
+    assert python_name(source.split("\n")) == name
+    assert not python_name(source.split("\n")).endswith("-")
 
 
 def test_transcripts_are_doctest_examples_at_their_lines() -> None:

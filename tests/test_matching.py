@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_runbook import matching
+from pytest_runbook import matching, patterns
 from pytest_runbook.matching import Mismatch, check, normalise
 
 
@@ -293,6 +293,22 @@ def test_invalid_regex_is_compared_literally_and_reported() -> None:
     assert text.startswith("expected line 1 'a(b (re)' does not match output line 1 'a(b'")
     assert "its regex is invalid (missing ), unterminated subpattern" in text
     assert text.endswith("so it was compared literally")
+
+
+def test_dots_within_a_line_are_literal_and_the_reason_says_so() -> None:
+    assert matches(["Loading..."], "Loading...\n")
+    assert not matches(["took ...s"], "took 3.2s\n")
+    assert matches(["took [..]s"], "took 3.2s\n")
+    assert reason(["took ...s"], "took 3.2s\n") == (
+        "expected line 1 'took ...s' does not match output line 1 'took 3.2s'; "
+        "'...' within a line is literal text: '[..]' matches any text there"
+    )
+    missing = reason(["a", "took ...s"], "a\n")
+    assert missing is not None and missing.endswith("'[..]' matches any text there")
+    # A line of its own is the multi-line wildcard; a regex line says nothing of dots.
+    assert matches(["a", "  ...", "c"], "a\nb\nc\n")
+    regex = reason(["x... (re)"], "y\n")
+    assert regex is not None and "[..]" not in regex
 
 
 def test_invalid_regex_fallback_still_honours_globs() -> None:
@@ -612,7 +628,7 @@ def test_property_check_never_raises(
 @given(any_text, st.booleans())
 def test_property_normalise_is_line_local(text: str, ansi_keep: bool) -> None:
     # The quick head/tail path relies on this: each line normalises on its own.
-    lines = [matching._normalise_line(raw, ansi_keep) for raw in text.split("\n")]
+    lines = [patterns.normalise_line(raw, ansi_keep) for raw in text.split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     assert normalise(text, ansi_keep=ansi_keep) == lines
@@ -627,7 +643,7 @@ def test_property_quick_path_agrees_with_full_check(
     raw: List[str], head: List[str], tail: List[str]
 ) -> None:
     text = "\n".join(raw)
-    lines = matching._compile_block([*head, "...", *tail], matching._Substituter(None))
+    lines = patterns.compile_block([*head, "...", *tail], patterns.Substituter(None))
     full = matching._check_exact(lines, normalise(text)) is None
     if matching._quick_match(lines, text, False):
         assert full

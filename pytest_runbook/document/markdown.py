@@ -54,7 +54,7 @@ from .attributes import (
 )
 from .console import NO_STATUS, parse_console, readme_transcript, root_prompts
 from .frontmatter import file_options, split_frontmatter
-from .names import NameCounter, generate
+from .names import NameCounter, generate, python_name
 from .validate import Problems
 
 __all__ = ["parse_text"]
@@ -425,13 +425,21 @@ class _Parser:
         explicit = name_value is not None and text_of(name_value) != ""
         if explicit:
             base = text_of(name_value)
-        elif role in ("console", "pycon"):
+        elif role == "console":
             base = generate([c.source for c in commands])
         else:
             base = generate(lines)
-        if not base and role not in ("doc", "output"):
-            base = f"cell-{line + 1}"  # Runme would give "", which is no usable test id
-        name = self.names.take(base.replace("::", "-"))
+        if role in ("python", "pycon") and not explicit:
+            # Runme names this block by its rule, as a shell line (``>>> 1 + 1`` -> ``1``);
+            # that name is still counted, so later shell cells get Runme's names.
+            runme_base = base or f"cell-{line + 1}"
+            runme_name = self.names.take(runme_base)
+            base = python_name([c.source for c in commands] if commands else lines) or role
+            name = runme_name if base == runme_base else self.names.take(base)
+        else:
+            if not base and role not in ("doc", "output"):
+                base = f"cell-{line + 1}"  # Runme would give "", which is no usable test id
+            name = self.names.take(base.replace("::", "-"))
         if explicit and role not in ("doc", "output") and name != base:
             where = origins.get("name", block.fence_line)
             why = "'::' separates pytest ids" if "::" in base else "an earlier cell has it"

@@ -1,16 +1,22 @@
-"""Runme's generated cell names, reproduced exactly so pytest ids match ``runme list``.
+"""Generated cell names: Runme's, reproduced exactly so pytest ids match ``runme list``.
 
 The algorithm (Runme ``document/block.go`` ``sanitizeName`` and ``internal/shell/format.go``)
 has quirks that real runbooks depend on: trailing hyphens (``grpcurl \\`` -> ``grpcurl-``),
-a 32-byte cut, and one de-duplication counter per document over every code block.
+a 32-byte cut, and one de-duplication counter per document over every code block. Python
+session cells, which Runme does not run that way, get ``python_name`` instead: Runme's rule
+reads ``>>> 1 + 1`` as ``1-``, no id a person would type.
 PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Sequence, Set
 
-__all__ = ["NameCounter", "generate", "sanitize"]
+__all__ = ["NameCounter", "generate", "python_name", "sanitize"]
+
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_MAX_NAME = 32
 
 
 def _first_command(lines: Sequence[str]) -> str:
@@ -45,6 +51,39 @@ def sanitize(text: str) -> str:
 def generate(lines: Sequence[str]) -> str:
     """The name Runme gives an unnamed block with these content lines ("" when nothing fits)."""
     return sanitize(_first_command(lines))
+
+
+def python_name(lines: Sequence[str]) -> str:
+    """A readable name for a Python cell or ``>>>`` transcript ("" when nothing fits).
+
+    The first two identifiers of the first statement (prompts and comments ignored), left of
+    an assignment's ``=``: ``df.head()`` -> ``df-head``, ``total = sum(xs)`` -> ``total``,
+    ``print("hi")`` -> ``print-hi``. Lowercase ``[a-z0-9-]`` as Runme's names are, never
+    starting or ending with ``-``; ``1 + 1`` has none, and the caller falls back.
+    """
+    statement = ""
+    for line in lines:
+        text = line.strip()
+        if text.startswith((">>>", "...")):
+            text = text[3:].strip()
+        text = text.split("#", 1)[0].strip()
+        if text:
+            statement = text
+            break
+    depth = 0
+    for index, char in enumerate(statement):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        # An assignment's "=" (also "+="), not a comparison's nor a keyword argument's.
+        before, after = statement[index - 1 : index], statement[index + 1 : index + 2]
+        if depth == 0 and char == "=" and before not in ("=", "<", ">", "!") and after != "=":
+            statement = statement[:index]
+            break
+    words = _IDENTIFIER.findall(statement)[:2]
+    name = "-".join(words).lower().replace("_", "-")
+    name = "".join(c for c in name if c == "-" or "a" <= c <= "z" or "0" <= c <= "9")
+    name = re.sub("-{2,}", "-", name)[:_MAX_NAME]
+    return name.strip("-")
 
 
 class NameCounter:

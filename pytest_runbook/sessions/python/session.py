@@ -461,6 +461,11 @@ class _Collector:
             )
         elif message["interrupted"]:
             note = "Interrupted with ^C (KeyboardInterrupt); the Python session kept its state."
+        stderr = bytes(message.get("stderr", b"")).decode("utf-8", "surrogateescape")
+        stderr = stderr.replace("\r\n", "\n")
+        on_output = self.ticket.request.on_output
+        if stderr and on_output is not None:  # shown live after the example's stdout
+            on_output(stderr)
         return Result(
             output=self.output(),
             status=None if timed_out or message["interrupted"] else message["status"],
@@ -469,6 +474,7 @@ class _Collector:
             note=note,
             exception=message["exception"],
             traceback=message["traceback"],
+            stderr=stderr,
         )
 
 

@@ -15,6 +15,9 @@ Channels (file descriptors given on the command line, all private to the worker)
 - fd 1 and fd 2 are one pipe: all output, also that of ``os.system`` and C code. After a
   request's output the worker writes ``\\0RUNBOOK-END:<nonce>\\0`` on a private duplicate of
   that pipe, the nonce being new per request, so no output can fake the end.
+- a ``>>>`` example (mode "example") has fd 2 pointed at a private file while it runs: doctest
+  compares stdout only, so a warning or a log line must not count as output; what it wrote
+  there comes back in the result as ``stderr``, for the report to show.
 PYTEST_DONT_REWRITE
 """
 
@@ -103,6 +106,7 @@ class Worker:
         self.sources: Dict[str, List[str]] = {}  # Markdown path -> lines, for tracebacks
         self.environ: Optional[Dict[str, str]] = None  # the last environment the session sent
         self.flags = 0  # ``from __future__`` features seen so far, as the REPL keeps them
+        self.stderr_file = -1  # where an example's fd 2 goes; made at the first example
         main = type(sys)("__main__")
         main.__dict__["__builtins__"] = builtins
         self.main_module = sys.modules["__main__"]  # keep the worker's own globals alive
@@ -181,20 +185,22 @@ class Worker:
         }
         stdin = request["stdin"]
         answers = request["answers"]
+        example = request["mode"] == "example"
+        saved_stderr = self.divert_stderr() if example else -1
         try:
             self.in_user_code = True
             try:
                 self.adopt(request)
                 if stdin is not None or answers:
                     self.open_stdin(request["id"], stdin or "", answers)
-                if request["mode"] == "example":
+                if example:
                     self.run_example(request["source"], request["path"], request["line"])
                 else:
                     self.run_cell(request["source"], request["path"], request["line"])
             finally:
                 self.in_user_code = False
         except SystemExit as exc:
-            if request["mode"] == "example":  # doctest reports it as any other exception
+            if example:  # doctest reports it as any other exception
                 result["status"] = 1
                 self.describe(exc, result)
             else:
@@ -206,9 +212,47 @@ class Worker:
         finally:
             if stdin is not None or answers:
                 self.close_stdin()
+            if saved_stderr >= 0:
+                result["stderr"] = self.restore_stderr(saved_stderr)
             if "linecache" in sys.modules:
                 self.register_sources()
         return result
+
+    def divert_stderr(self) -> int:
+        """Point fd 2 at the (emptied) stderr file; return a duplicate of the fd 2 it had
+        (-1 when that cannot be done: stderr then stays merged, nothing is lost)."""
+        self.flush()  # what was written before the example is not its stderr
+        try:
+            if self.stderr_file < 0:
+                self.stderr_file = _anonymous_file()
+            else:
+                os.ftruncate(self.stderr_file, 0)
+                os.lseek(self.stderr_file, 0, 0)
+            saved = os.dup(2)
+        except OSError:
+            return -1
+        os.set_inheritable(saved, False)
+        os.dup2(self.stderr_file, 2)  # inheritable: a subprocess's stderr goes there too
+        return saved
+
+    def restore_stderr(self, saved: int) -> bytes:
+        """Put fd 2 back; what the example wrote to it (read from the start of the file)."""
+        self.flush()
+        chunks = []
+        try:
+            os.dup2(saved, 2)
+            os.close(saved)
+            size = os.fstat(self.stderr_file).st_size
+            offset = 0
+            while offset < size:
+                chunk = os.pread(self.stderr_file, min(size - offset, 1 << 20), offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                offset += len(chunk)
+        except OSError:  # the example closed or replaced these fds: keep what was read
+            pass
+        return b"".join(chunks)
 
     def adopt(self, request: Dict[str, Any]) -> None:
         if request["environ"] is not None:  # sent only when it changed
@@ -326,6 +370,23 @@ class Worker:
 
 
 _FUTURE_FLAGS = 0x1FE0000  # CO_FUTURE_* bits: a future import in one cell holds for the next
+
+
+def _anonymous_file() -> int:
+    """A read-write file with no name (nothing to clean up), not inherited as itself."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None:
+        try:
+            fd: int = memfd_create("runbook-example-stderr", os.MFD_CLOEXEC)
+            return fd
+        except OSError:  # not supported by this kernel: a file that is unlinked at once
+            pass
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    path = os.path.join(directory, f".runbook-stderr-{os.getpid()}-{os.urandom(4).hex()}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.unlink(path)
+    os.set_inheritable(fd, False)
+    return fd
 
 
 def _stdlib(name: str) -> Any:
