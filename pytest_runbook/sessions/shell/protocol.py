@@ -92,18 +92,22 @@ exec 243>/dev/tty
 __rb_fmt='\036%s%s.%s:%s:%s:%s\037'
 # Subshells (pipeline parts, $(...)) cannot `return`: they exit, as under `set -e`.
 # A trap's text is parsed when it runs, after the cell's aliases: hence the backslashes.
+# __rb_s is "STATUS PIPESTATUS...", taken in one word before any command resets them
+# (`[@]` in an assignment joins with spaces whatever IFS is); the record says which
+# command of a pipeline failed, so a report blames pipefail only when it was the reason.
 __rb_trapb='if [[ -n ${__rb_on-} ]]; then
-  if [[ ${BASHPID:-$$} != "$$" ]]; then \builtin exit "$__rb_s"
+  if [[ ${BASHPID:-$$} != "$$" ]]; then \builtin exit "${__rb_s%% *}"
   elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then
-    \builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >|"$__rb_d/failed" 2>/dev/null
-    \builtin return "$__rb_s"
+    \builtin printf "%s\n%s\n%s" "$__rb_q" "${__rb_s#* }" "$BASH_COMMAND" \
+      >|"$__rb_d/failed" 2>/dev/null
+    \builtin return "${__rb_s%% *}"
   fi
 fi'
-__rb_trap='__rb_s=$?
+__rb_trap='__rb_s="$? ${PIPESTATUS[@]}"
 '$__rb_trapb
 # With a DEBUG trap about, the first thing the ERR trap does is turn it off (its own commands
 # are not the cell's); the line puts it back after END (see _RESTORE_RETURN).
-__rb_trapg='__rb_s=$?
+__rb_trapg='__rb_s="$? ${PIPESTATUS[@]}"
 \builtin trap - DEBUG
 \builtin printf 1 >|"$__rb_d/dbgoff"
 '$__rb_trapb
