@@ -24,7 +24,8 @@
 * Per-cell errexit (Runme's ``set -e -o pipefail``) is an ERR trap that ``return``s out of
   the sourced cell, plus ``errtrace`` and ``pipefail``; ``set -e`` itself would kill the
   session. They are put back as they were after the cell (a user's ERR trap is saved to a
-  file first, only once a cell mentioned ``ERR``). The trap records the failing command.
+  file first, only once a cell mentioned ``ERR``). The trap records the failing command and
+  its ``PIPESTATUS``.
 * ``stdin=`` text is a file the cell reads as its standard input (not a terminal, as from a
   pipe). With ``answers=``, the END helper reads the terminal up to an ack line Python sends,
   so unread input is discarded and can never run as a command.
