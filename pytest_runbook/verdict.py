@@ -518,15 +518,26 @@ def _pipefail_note(statuses: Tuple[int, ...]) -> str:
 
 def written_span(line: str, command: str) -> Optional[Tuple[int, int]]:
     """Where ``command`` (as bash shows it, spacing its own) is in ``line`` as written: the
-    [start, end) of the first match that ignores whitespace, or None."""
+    [start, end) of the first match that ignores whitespace and is not part of a longer
+    word (``ls`` is not in ``false``), or None."""
     wanted = _SPACE.sub("", command)
     if not wanted:
         return None
     kept = [i for i, char in enumerate(line) if not char.isspace()]
-    found = "".join(line[i] for i in kept).find(wanted)
-    if found < 0:
-        return None
-    return kept[found], kept[found + len(wanted) - 1] + 1
+    squeezed = "".join(line[i] for i in kept)
+    found = squeezed.find(wanted)
+    while found >= 0:
+        start, end = kept[found], kept[found + len(wanted) - 1] + 1
+        if not (_word_char(wanted[0]) and start > 0 and _word_char(line[start - 1])) and not (
+            _word_char(wanted[-1]) and end < len(line) and _word_char(line[end])
+        ):
+            return start, end
+        found = squeezed.find(wanted, found + 1)
+    return None
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char in "_-."
 
 
 def _under_pipefail(cell: Cell) -> bool:

@@ -42,6 +42,9 @@ def test_pipefail_is_why_only_when_an_earlier_command_failed(
         ("out=$(  false  ) ; echo", "out=$(false)", "out=$(  false  )"),
         ("echo a  >x", "echo a > x", "echo a  >x"),
         ("true", "false", None),
+        ("false", "ls", None),  # not inside another word
+        ("tools -l; ls -l", "ls -l", "ls -l"),  # the second match, a word of its own
+        ("x=1 ls", "ls", "ls"),
         ("x", "", None),
     ],
 )
