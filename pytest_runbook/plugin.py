@@ -152,6 +152,8 @@ class _WorkerInterrupts:
         self.config = config
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        if type(excinfo.value) is not KeyboardInterrupt:  # xdist's own stop (-x), pytest.exit
+            return
         dsession = self.config.pluginmanager.get_plugin("dsession")
         group = getattr(getattr(dsession, "nodemanager", None), "group", None)
         if group is None or _terminal_interrupted_us():
