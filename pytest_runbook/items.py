@@ -390,12 +390,18 @@ class RunbookItem(pytest.Item):
             )
 
     def _export_fixture_values(self) -> None:
-        """String and path values become session variables, once per file (TMP_PATH, ...)."""
+        """String and path values become session variables (TMP_PATH, ...). pytest makes a
+        function-scoped fixture afresh for every item, and ends it after, so its value is
+        exported before every cell; a wider one's once per file."""
         file = self.parent
-        if file.fixtures_exported or not hasattr(self, "_request"):
+        if not hasattr(self, "_request"):
             return
+        first = not file.fixtures_exported
         file.fixtures_exported = True
+        definitions = self._fixtureinfo.name2fixturedefs
         for name in file.document.options.fixtures:
+            if not first and definitions[name][-1].scope != "function":
+                continue
             value = self.funcargs.get(name)
             if isinstance(value, (str, os.PathLike, int, float)) and not isinstance(value, bool):
                 file.file_run.add_export(

@@ -183,6 +183,8 @@ class Result:
     note: str = ""  # one human sentence for reports, e.g. why it was interrupted
     replaced: bool = False  # the cell replaced the shell (`exec bash`): the next cell starts afresh
     failed_command: str = ""  # under errexit: the command that failed, as bash shows it
+    # ...and its PIPESTATUS (one status per command of that pipeline); () when not known.
+    pipe_status: Tuple[int, ...] = ()
     # Python and kernels: an uncaught exception as doctest compares it ("ValueError: bad\n",
     # the last line of the traceback), and the traceback as a report shows it, its frames
     # already pointing at the Markdown's lines. Empty when nothing was raised.

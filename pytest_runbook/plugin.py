@@ -7,6 +7,7 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -132,6 +133,51 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "runbook: added to every item collected from a Markdown runbook"
     )
+    if not hasattr(config, "workerinput"):  # not an xdist worker: maybe its controller
+        config.pluginmanager.register(_WorkerInterrupts(config), "runbook-worker-interrupts")
+
+
+class _WorkerInterrupts:
+    """An xdist controller passes a SIGINT meant for it alone on to its workers.
+
+    A ``kill -INT`` of the controller (a CI job cancelled, ``timeout -s INT``) reaches only
+    the controller; execnet then lets each worker's running test go on for 5 s before the
+    worker interrupts itself, and a runbook cell (a ``sleep``, a wait for a server) is just
+    such a test. A ^C typed in a terminal reached the workers already (one foreground
+    process group): then nothing is sent, so no worker is interrupted twice while it
+    closes its sessions.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        if type(excinfo.value) is not KeyboardInterrupt:  # xdist's own stop (-x), pytest.exit
+            return
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        group = getattr(getattr(dsession, "nodemanager", None), "group", None)
+        if group is None or _terminal_interrupted_us():
+            return
+        for gateway in list(group):
+            popen: Any = getattr(getattr(gateway, "_io", None), "popen", None)
+            pid = getattr(popen, "pid", None)
+            if isinstance(pid, int) and popen.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+
+
+def _terminal_interrupted_us() -> bool:
+    """Whether this process leads the foreground of its terminal (where ^C signals the group)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class Selection:

@@ -81,6 +81,7 @@ _PIPEFAIL_NOTE = (
     "Shell cells run with `set -o pipefail`, as in Runme: a pipeline fails when any of its "
     "commands fails, not only the last one (`cmd | head` fails with 141 when `cmd` is cut off)."
 )
+_SPACE = re.compile(r"\s+")
 
 
 def judge(
@@ -322,20 +323,25 @@ class _Judging:
             )
         source = command.source if command is not None else cell.source
         failed_status = bool(result.status) and not exit_spec.accepts(result.status or 0)
-        if failed_status and _PIPE.search(source) and _under_pipefail(cell):
-            notes.append(_PIPEFAIL_NOTE)
+        if failed_status and _under_pipefail(cell) and pipefail_was_why(result, source):
+            notes.append(_pipefail_note(result.pipe_status))
         highlight = command.line if command is not None else None
         stopped = result.failed_command.strip()
         if command is None and stopped and failed_status:
             first = stopped.split("\n", 1)[0]
             source_lines = cell.source.split("\n")
-            hits = [i for i, line in enumerate(source_lines) if first in line]
+            spans = [(i, written_span(line, first)) for i, line in enumerate(source_lines)]
+            hits = [(i, span) for i, span in spans if span is not None]
             where = ""
             if len(hits) == 1:
-                highlight = cell.source_line + hits[0]
+                number, (start, end) = hits[0]
+                highlight = cell.source_line + number
                 where = f" ({self.path}:{highlight + 1})"
-                text = source_lines[hits[0]]
-                if _PIPE.search(text[: text.index(first)]):
+                text = source_lines[number]
+                # bash shows a command re-spaced (`echo "a   b"  >x` as `echo "a   b" > x`):
+                # quote it as the document has it.
+                stopped = text[start:end]
+                if _PIPE.search(text[:start]):
                     # bash names the last command of a pipeline; any of them may have failed.
                     stopped = text.strip()
             notes.insert(
@@ -494,6 +500,49 @@ def _checker(cell: Cell) -> str:
         return language_of(cell).checker
     except UnknownLanguage:
         return "runbook"
+
+
+def pipefail_was_why(result: Result, source: str) -> bool:
+    """Whether ``set -o pipefail`` may be why the cell failed: a pipeline failed although its
+    last command succeeded. Without the ERR trap's ``PIPESTATUS`` (a script cell), any pipe
+    in the source may be."""
+    statuses = result.pipe_status
+    if len(statuses) > 1:
+        return statuses[-1] == 0 and any(statuses)
+    if statuses:  # one command failed; it holds a pipeline only inside, as in `x=$(a | b)`
+        return _PIPE.search(result.failed_command) is not None
+    return _PIPE.search(source) is not None
+
+
+def _pipefail_note(statuses: Tuple[int, ...]) -> str:
+    if len(statuses) < 2:
+        return _PIPEFAIL_NOTE
+    shown = " ".join(str(status) for status in statuses)
+    return f"{_PIPEFAIL_NOTE[:-1]}; here its commands ended with {shown} (`PIPESTATUS`)."
+
+
+def written_span(line: str, command: str) -> Optional[Tuple[int, int]]:
+    """Where ``command`` (as bash shows it, spacing its own) is in ``line`` as written: the
+    [start, end) of the first match that ignores whitespace and is not part of a longer
+    word (``ls`` is not in ``false``), or None."""
+    wanted = _SPACE.sub("", command)
+    if not wanted:
+        return None
+    kept = [i for i, char in enumerate(line) if not char.isspace()]
+    squeezed = "".join(line[i] for i in kept)
+    found = squeezed.find(wanted)
+    while found >= 0:
+        start, end = kept[found], kept[found + len(wanted) - 1] + 1
+        if not (_word_char(wanted[0]) and start > 0 and _word_char(line[start - 1])) and not (
+            _word_char(wanted[-1]) and end < len(line) and _word_char(line[end])
+        ):
+            return start, end
+        found = squeezed.find(wanted, found + 1)
+    return None
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char in "_-."
 
 
 def _under_pipefail(cell: Cell) -> bool:

@@ -563,6 +563,78 @@ def test_a_failing_pipeline_says_pipefail(pytester: pytest.Pytester, runbook) ->
     assert "pipefail" not in no_pipe
 
 
+def test_pipefail_is_blamed_only_when_an_earlier_command_of_the_pipeline_failed(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=earlier-fails}
+        false | true
+        ```
+
+        ```sh {name=last-fails}
+        true | false
+        ```
+
+        ```sh {name=pipe-elsewhere}
+        echo a | cat
+        false
+        ```
+
+        ```sh {name=in-substitution}
+        found=$(false | cat)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(failed=4)
+    text = result.stdout.str()
+    text = text[: text.index("short test summary info")]  # CI=true repeats whole reports
+
+    def report_of(name: str) -> str:
+        start = text.index(f"[runbook] {name}")
+        end = text.find("[runbook]", start + 1)
+        return text[start : end if end >= 0 else len(text)]
+
+    assert (
+        "Shell cells run with `set -o pipefail`, as in Runme: a pipeline fails when any of its "
+        "commands fails, not only the last one (`cmd | head` fails with 141 when `cmd` is cut "
+        "off); here its commands ended with 1 0 (`PIPESTATUS`)."
+    ) in report_of("earlier-fails")
+    assert "The cell stopped at `false | true` (doc.md:2)" in report_of("earlier-fails")
+    assert "pipefail" not in report_of("last-fails")
+    assert "The cell stopped at `true | false` (doc.md:6)" in report_of("last-fails")
+    assert "pipefail" not in report_of("pipe-elsewhere")
+    assert "The cell stopped at `false` (doc.md:11)" in report_of("pipe-elsewhere")
+    assert "set -o pipefail" in report_of("in-substitution")
+
+
+def test_the_command_a_cell_stopped_at_is_quoted_as_written(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=spacing}
+        echo start
+        test   "a   b"  =   c    # bash shows it as `test "a   b" = c`
+        ```
+
+        ```sh {name=substitution}
+        value=$(  exit 3  )
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            'The cell stopped at `test   "a   b"  =   c` (doc.md:3): errexit ends a cell at its '
+            "first failing command.",
+            "The cell stopped at `value=$(  exit 3  )` (doc.md:7)*",
+        ]
+    )
+
+
 def test_a_failing_cell_names_the_command_it_stopped_at(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 _INCOMPLETE = (
     b"unexpected EOF while looking for matching",
@@ -150,13 +150,19 @@ def fatal_expansion_error(raw: bytes, source: bytes, errexit: bool, shell: str) 
     return None
 
 
-def failed_command(cell_dir: str, seq: int) -> str:
-    """What the ERR trap recorded for cell ``seq``: the command errexit stopped at."""
+def failed_command(cell_dir: str, seq: int) -> Tuple[str, Tuple[int, ...]]:
+    """What the ERR trap recorded for cell ``seq``: the command errexit stopped at, and
+    ``PIPESTATUS`` as that command left it (one status per command of its pipeline)."""
     try:
         with open(os.path.join(cell_dir, "failed"), "rb") as f:
-            recorded, _, command = f.read().partition(b"\n")
+            recorded, _, rest = f.read().partition(b"\n")
     except OSError:
-        return ""
+        return "", ()
     if recorded != str(seq).encode():
-        return ""
-    return command.decode("utf-8", "surrogateescape")
+        return "", ()
+    statuses, _, command = rest.partition(b"\n")
+    try:
+        pipe_status = tuple(int(word) for word in statuses.split())
+    except ValueError:
+        pipe_status = ()
+    return command.decode("utf-8", "surrogateescape"), pipe_status

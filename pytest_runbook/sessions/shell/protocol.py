@@ -24,7 +24,8 @@
 * Per-cell errexit (Runme's ``set -e -o pipefail``) is an ERR trap that ``return``s out of
   the sourced cell, plus ``errtrace`` and ``pipefail``; ``set -e`` itself would kill the
   session. They are put back as they were after the cell (a user's ERR trap is saved to a
-  file first, only once a cell mentioned ``ERR``). The trap records the failing command.
+  file first, only once a cell mentioned ``ERR``). The trap records the failing command and
+  its ``PIPESTATUS``.
 * ``stdin=`` text is a file the cell reads as its standard input (not a terminal, as from a
   pipe). With ``answers=``, the END helper reads the terminal up to an ack line Python sends,
   so unread input is discarded and can never run as a command.
@@ -92,18 +93,22 @@ exec 243>/dev/tty
 __rb_fmt='\036%s%s.%s:%s:%s:%s\037'
 # Subshells (pipeline parts, $(...)) cannot `return`: they exit, as under `set -e`.
 # A trap's text is parsed when it runs, after the cell's aliases: hence the backslashes.
+# __rb_s is "STATUS PIPESTATUS...", taken in one word before any command resets them
+# (`[@]` in an assignment joins with spaces whatever IFS is); the record says which
+# command of a pipeline failed, so a report blames pipefail only when it was the reason.
 __rb_trapb='if [[ -n ${__rb_on-} ]]; then
-  if [[ ${BASHPID:-$$} != "$$" ]]; then \builtin exit "$__rb_s"
+  if [[ ${BASHPID:-$$} != "$$" ]]; then \builtin exit "${__rb_s%% *}"
   elif [[ -n ${FUNCNAME-}${BASH_SOURCE-} ]]; then
-    \builtin printf "%s\n%s" "$__rb_q" "$BASH_COMMAND" >|"$__rb_d/failed" 2>/dev/null
-    \builtin return "$__rb_s"
+    \builtin printf "%s\n%s\n%s" "$__rb_q" "${__rb_s#* }" "$BASH_COMMAND" \
+      >|"$__rb_d/failed" 2>/dev/null
+    \builtin return "${__rb_s%% *}"
   fi
 fi'
-__rb_trap='__rb_s=$?
+__rb_trap='__rb_s="$? ${PIPESTATUS[@]}"
 '$__rb_trapb
 # With a DEBUG trap about, the first thing the ERR trap does is turn it off (its own commands
 # are not the cell's); the line puts it back after END (see _RESTORE_RETURN).
-__rb_trapg='__rb_s=$?
+__rb_trapg='__rb_s="$? ${PIPESTATUS[@]}"
 \builtin trap - DEBUG
 \builtin printf 1 >|"$__rb_d/dbgoff"
 '$__rb_trapb

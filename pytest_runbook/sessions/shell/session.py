@@ -697,8 +697,9 @@ class ShellSession:
                 "went on with the next one, so the cell fails here as it would there."
             )
         failed = ""
+        pipe_status: Tuple[int, ...] = ()
         if status and cell.errexit:
-            failed = output.failed_command(self._celldir, cell.seq)
+            failed, pipe_status = output.failed_command(self._celldir, cell.seq)
         return Result(
             output=raw.decode("utf-8", "surrogateescape"),
             status=status,
@@ -706,6 +707,7 @@ class ShellSession:
             incomplete=incomplete,
             note=_join(notes),
             failed_command=failed,
+            pipe_status=pipe_status,
         )
 
     def _exited(self, cell: CellReader, t0: float, notes: List[str]) -> Result:
