@@ -24,6 +24,7 @@ import pytest
 from . import report
 from .document import Cell, Document, Notice, read
 from .errors import RunbookError
+from .lookahead import look_ahead
 from .runner import CellSkipped, FileRun, RunError, RunSettings, on_platform
 from .settings import SETTINGS_KEY, Settings
 from .verdict import Failure, Rewrite
@@ -448,6 +449,7 @@ class RunbookItem(pytest.Item):
         run = file.file_run
         cell = self.cell
         following = self.next_item
+        look_ahead(self, last_of_file=getattr(following, "parent", None) is not file)
         if (
             isinstance(following, RunbookItem)
             and following.parent is not file
