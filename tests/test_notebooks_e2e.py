@@ -265,3 +265,84 @@ def test_a_markdown_file_without_kernel_cells_does_not_import_jupyter_client(
     run = pytester.runpytest_subprocess("doc.md")
     assert outcomes(run) == {"passed": 1}
     assert (pytester.path / "imported.txt").read_text() == "[]"
+
+
+def test_a_kernel_failure_points_at_the_document_line_that_raised(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        kernel: python3
+        ---
+        # Title
+
+        ```python
+        def helper(v):
+            return 1 / v
+        ```
+
+        Some text.
+
+        ```python {name=boom}
+        a = 1
+        b = 0
+        helper(b)
+        ```
+        """
+    )
+    run = pytester.runpytest("doc.md")
+    assert outcomes(run) == {"passed": 1, "failed": 1}
+    # The location line and the marked source line are the statement that raised (line 16),
+    # not the fence; IPython's cell-local listing is numbered with the document's lines.
+    run.stdout.fnmatch_lines(
+        [
+            "doc.md:16: cell 'boom' raised ZeroDivisionError: division by zero, exit status 1",
+            "",
+            " 14 | a = 1",
+            " 15 | b = 0",
+            ">16 | helper(b)",
+            "",
+            "-*",
+            "ZeroDivisionError * Traceback (most recent call last)",
+            "doc.md:16",
+            "     14 a = 1",
+            "     15 b = 0",
+            "---> 16 helper(b)",
+            "",
+            "doc.md:8, in helper(v)",
+            "      7 def helper(v):",
+            "----> 8     return 1 / v",
+            "",
+            "ZeroDivisionError: division by zero",
+        ]
+    )
+    run.stdout.fnmatch_lines(["FAILED doc.md::boom - doc.md:16: cell 'boom' raised*"])
+
+
+def test_a_notebook_failure_points_at_the_json_line_of_the_statement(
+    pytester: pytest.Pytester,
+) -> None:
+    path = write_notebook(
+        pytester,
+        [
+            v4.new_markdown_cell("# Title"),
+            code("a = 1\nb = 0\nb.missing", name="boom"),
+            code("x = (1 +\n", name="syntax"),
+        ],
+    )
+    lines = path.read_text(encoding="utf-8").split("\n")
+    statement = lines.index('    "b.missing"') + 1
+    unfinished = lines.index('    "x = (1 +\\n"') + 1
+    run = pytester.runpytest("nb.ipynb")
+    assert outcomes(run) == {"failed": 2}
+    run.stdout.fnmatch_lines(
+        [
+            f"nb.ipynb:{statement}: cell 'boom' raised AttributeError: *",
+            f">{statement} | b.missing",
+            f"nb.ipynb:{statement}",
+            f"---> {statement} b.missing",
+            f"nb.ipynb:{unfinished}: cell 'syntax' raised SyntaxError: *",
+            f">{unfinished} | x = (1 +",
+        ]
+    )

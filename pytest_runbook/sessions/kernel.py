@@ -52,6 +52,8 @@ _EOF = "\x04"  # ipykernel raises EOFError in input() for this input_reply
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # IPython names a cell's frames "Cell In[7], line 3"; mapped back to the document's lines.
 _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+# A source line IPython lists under a frame: "      1 a = 1" or "----> 3 helper(b)".
+_LISTED_LINE = re.compile(r"^(\s*|-*> ?)(\d+)(?= |$)")
 _PROMPT_WINDOW = 65536  # characters of recent output an answer's prompt is looked for in
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
 # Run inside an IPython kernel at start (POSIX): when the process that started it (pytest, an
@@ -594,6 +596,7 @@ class KernelSession:
         notes += [text for text in (note, ticket.note) if text]
         status: Optional[int] = None
         exception = traceback = ""
+        raised_at: Optional[int] = None
         reply = run.reply
         if reply is not None and not timed_out:
             status = 0 if reply.get("status") == "ok" else 1
@@ -604,7 +607,10 @@ class KernelSession:
         if error is not None:
             name, value = str(error.get("ename", "")), str(error.get("evalue", ""))
             exception = f"{name}: {value}\n" if value else f"{name}\n"
-            traceback = self._traceback(error.get("traceback", []))
+            count = reply.get("execution_count") if reply is not None else None
+            traceback, raised_at = self._traceback(
+                error.get("traceback", []), count if isinstance(count, int) else None
+            )
         if run.eof_given and (status or 0) != 0 and request.stdin is None:
             notes.append("input() got end of input: give the cell stdin= or answers")
         outputs = tuple(run.outputs)
@@ -619,19 +625,48 @@ class KernelSession:
             state_lost=lost is not None,
             displays=_displays(outputs),
             kernel_outputs=outputs,
+            raised_at=raised_at,
         )
 
-    def _traceback(self, lines: Any) -> str:
+    def _traceback(self, lines: Any, count: Optional[int]) -> Tuple[str, Optional[int]]:
+        """The traceback with its cell frames at the document's lines, and the 0-based line
+        of the statement of cell ``count`` (the failing one) that raised, if it shows.
+
+        IPython names a frame ``Cell In[7], line 3`` and numbers the listed source lines
+        (``----> 3 helper(b)``) within the cell; both become the document's lines.
+        """
         text = _ANSI.sub("", "\n".join(str(line) for line in lines))
+        out: List[str] = []
+        first: Optional[int] = None  # the frame's cell starts after this document line
+        raised_at: Optional[int] = None
+        for line in text.split("\n"):
+            frame = _CELL_FRAME.search(line)
+            if frame is not None:
+                known = self._frames.get(int(frame.group(1)))
+                first = known[1] if known is not None else None
+                if known is not None:
+                    at = known[1] + int(frame.group(2))
+                    line = line[: frame.start()] + f"{known[0]}:{at}" + line[frame.end() :]
+                    if int(frame.group(1)) == count:
+                        raised_at = at - 1  # the innermost frame of the failing cell wins
+            elif not line.strip():
+                first = None
+            elif first is not None:
+                listed = _LISTED_LINE.match(line)
+                # at least IPython's width, so a SyntaxError's quoted "    1 + 2" is left be
+                if listed is not None and len(listed.group(0)) >= 7:
+                    line = _listed(listed, first) + line[listed.end() :]
+            out.append(line)
+        return "\n".join(out), raised_at
 
-        def where(match: re.Match[str]) -> str:
-            known = self._frames.get(int(match.group(1)))
-            if known is None:
-                return match.group(0)
-            path, first = known
-            return f"{path}:{first + int(match.group(2))}"
 
-        return _CELL_FRAME.sub(where, text)
+def _listed(match: re.Match[str], first: int) -> str:
+    """IPython's ``----> 3`` / ``      1`` prefix with the document's line number instead."""
+    number = str(first + int(match.group(2)))
+    width = max(7, len(number) + 2)
+    if match.group(1).strip():  # the arrow at the line that was running
+        return "-" * (width - len(number) - 2) + "> " + number
+    return number.rjust(width)
 
 
 def _displays(outputs: Tuple[Mapping[str, Any], ...]) -> Tuple[Tuple[str, bytes], ...]:
