@@ -519,7 +519,12 @@ class RunbookItem(pytest.Item):
             rewriter = file._settings.rewriter
             for edit in verdict.edits:
                 if edit.outputs is not None and self.cell.notebook_index is not None:
-                    rewriter.notebook_outputs(file.document, self.cell.notebook_index, edit.outputs)
+                    rewriter.notebook_outputs(
+                        file.document,
+                        self.cell.notebook_index,
+                        edit.outputs,
+                        run.substitutions(run.cell_cwd(self.cell), None),
+                    )
                 elif edit.insert:
                     rewriter.insert_after(file.document, edit.block, edit.lines)
                 else:

@@ -346,3 +346,75 @@ def test_a_notebook_failure_points_at_the_json_line_of_the_statement(
             f">{unfinished} | x = (1 +",
         ]
     )
+
+
+@pytest.mark.parametrize("indent", [1, 2], ids=["nbformat-layout", "two-space-layout"])
+def test_update_mode_rewrites_only_the_outputs_that_differ_and_keeps_the_rest_byte_for_byte(
+    pytester: pytest.Pytester, indent: int
+) -> None:
+    nb = v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "P", "language": "python"}}
+    )
+    nb.cells = [
+        v4.new_markdown_cell("# Update"),
+        # A stream with a wildcard and a placeholder that still matches, then a result that
+        # changed: only the result is rewritten.
+        code(
+            "import os, random\nprint('took', random.random())\nprint(os.getcwd())\n6 * 7",
+            stream("took [..]\n[CWD]\n"),
+            result("41", 1),
+            count=1,
+            name="mixed",
+        ),
+        code("print('id', id(0))", stream("id [..]\n"), count=2, name="matches"),
+        code("print('new')", stream("old\n"), count=3, name="changed"),
+    ]
+    # Written as nbformat would, but with this indentation (editors differ) and a trailing
+    # newline: the rewrite must keep the file's own layout.
+    raw = json.loads(nbformat.writes(nb))
+    path = pytester.path / "nb.ipynb"
+    original = json.dumps(raw, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
+    path.write_text(original, encoding="utf-8")
+    assert original.count('"41"') == 1 and original.count('"old\\n"') == 1
+
+    run = pytester.runpytest("nb.ipynb", "--runbook-update")
+    assert outcomes(run) == {"passed": 3}
+    run.stdout.fnmatch_lines(["runbook: 2 outputs updated in 1 file", "  nb.ipynb"])
+    # The wildcards stayed; exactly the two stale outputs changed, nothing else in the file.
+    assert path.read_text(encoding="utf-8") == original.replace('"41"', '"42"').replace(
+        '"old\\n"', '"new\\n"'
+    )
+
+    run = pytester.runpytest("nb.ipynb", "--runbook-update")
+    assert outcomes(run) == {"passed": 3}
+    assert "updated" not in run.stdout.str()
+    assert path.read_text(encoding="utf-8") == original.replace('"41"', '"42"').replace(
+        '"old\\n"', '"new\\n"'
+    )
+
+
+def test_update_mode_writes_outputs_a_cell_never_had_in_the_files_layout(
+    pytester: pytest.Pytester,
+) -> None:
+    path = write_notebook(
+        pytester,
+        [code("print('a')\n1 + 1", name="fresh"), code("x = 1", count=2, name="quiet")],
+    )
+    before = path.read_text(encoding="utf-8")
+    run = pytester.runpytest("nb.ipynb", "--runbook-update=new")
+    assert outcomes(run) == {"passed": 2}
+    after = path.read_text(encoding="utf-8")
+    cell = json.loads(after)["cells"][0]
+    assert cell["outputs"] == [
+        {"name": "stdout", "output_type": "stream", "text": ["a\n"]},
+        {
+            "data": {"text/plain": ["2"]},
+            "execution_count": 1,  # the cell has no stored count: the kernel's
+            "metadata": {},
+            "output_type": "execute_result",
+        },
+    ]
+    assert json.loads(after)["cells"][1] == json.loads(before)["cells"][1]
+    # In nbformat's own layout: what nbformat would write for the same notebook.
+    written = nbformat.reads(after, as_version=4)
+    assert after == nbformat.writes(written) + "\n"
