@@ -17,6 +17,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import bisect
+import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import pytest
@@ -45,11 +46,16 @@ class _LookAhead:
 
     def step(self, item: RunbookItem, last_of_file: bool) -> None:
         file = item.parent
-        if file.nodeid == self.current and not last_of_file:
+        arrived = file.nodeid != self.current
+        if not arrived and not last_of_file:
             return
         self.current = file.nodeid
-        if self.ahead.pop(file.nodeid, None) is None and file.file_run.needs_kernel:
-            file.file_run.start_kernels_early()  # the first file: its own kernel goes first
+        if arrived and self.ahead.pop(file.nodeid, None) is None:
+            # Not started ahead (the first file): its own kernel goes before the next ones,
+            # unless fixtures come first (one may change the environment it should get).
+            run = file.file_run
+            if run.needs_kernel and not file.document.options.fixtures:
+                run.start_kernels_early()
         wanted = self._next_kernel_files(item)
         keep = {f.nodeid for f in wanted}
         for nodeid in [n for n in self.ahead if n not in keep]:
@@ -63,9 +69,9 @@ class _LookAhead:
         for file in self.ahead.values():
             _close_unused(file)
         self.ahead.clear()
-        from .sessions.kernel import wait_for_shutdowns
-
-        wait_for_shutdowns()
+        kernel = sys.modules.get(f"{__package__}.sessions.kernel")
+        if kernel is not None:  # a run without kernels does not import it for this
+            kernel.wait_for_shutdowns()
 
     # -- which files come next ---------------------------------------------------------------
 
