@@ -24,6 +24,7 @@ import pytest
 from . import report
 from .document import Cell, Document, Notice, read
 from .errors import RunbookError
+from .lookahead import look_ahead
 from .runner import CellSkipped, FileRun, RunError, RunSettings, on_platform
 from .settings import SETTINGS_KEY, Settings
 from .verdict import Failure, Rewrite
@@ -454,6 +455,7 @@ class RunbookItem(pytest.Item):
         run = file.file_run
         cell = self.cell
         following = self.next_item
+        look_ahead(self, last_of_file=getattr(following, "parent", None) is not file)
         if (
             isinstance(following, RunbookItem)
             and following.parent is not file
@@ -523,7 +525,12 @@ class RunbookItem(pytest.Item):
             rewriter = file._settings.rewriter
             for edit in verdict.edits:
                 if edit.outputs is not None and self.cell.notebook_index is not None:
-                    rewriter.notebook_outputs(file.document, self.cell.notebook_index, edit.outputs)
+                    rewriter.notebook_outputs(
+                        file.document,
+                        self.cell.notebook_index,
+                        edit.outputs,
+                        run.substitutions(run.cell_cwd(self.cell), None),
+                    )
                 elif edit.insert:
                     rewriter.insert_after(file.document, edit.block, edit.lines)
                 else:

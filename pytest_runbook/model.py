@@ -198,3 +198,6 @@ class Result:
     displays: Tuple[Tuple[str, bytes], ...] = ()
     # A kernel's outputs as nbformat output dicts, for update mode to write into a notebook.
     kernel_outputs: Tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+    # The 0-based document line of the cell's own statement that raised (a kernel cell's
+    # traceback names it): where a failure report points instead of the cell's fence.
+    raised_at: Optional[int] = None

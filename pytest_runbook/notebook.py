@@ -221,12 +221,19 @@ def _cell(
     )
 
 
-def write_outputs(path: str, updates: Mapping[int, Sequence[Mapping[str, Any]]]) -> bool:
-    """Replace the outputs of the code cells at these notebook indices; True when written.
+def write_outputs(
+    path: str,
+    updates: Mapping[int, Sequence[Mapping[str, Any]]],
+    substitutions: Optional[Mapping[str, str]] = None,
+) -> bool:
+    """Write fresh outputs into the code cells at these notebook indices; True when written.
 
-    Everything else (metadata, other cells, the nbformat version) is kept; an execute_result
-    takes the cell's stored execution count. When every cell already holds these outputs the
-    file is not touched. Written atomically (temp file + rename).
+    Only outputs that no longer match are replaced: a stored output whose text still matches
+    its fresh counterpart (wildcards and placeholders, with ``substitutions``) is kept as
+    written, and so is everything else in the file, byte for byte: the new outputs are
+    spliced into the JSON text in the file's own layout. A file whose JSON cannot be laid
+    out so is written whole by nbformat instead (metadata and other cells kept). An
+    execute_result takes the cell's stored execution count. Written atomically.
     """
     nbformat = _nbformat(path)
     text = Path(path).read_text(encoding="utf-8")
@@ -238,23 +245,246 @@ def write_outputs(path: str, updates: Mapping[int, Sequence[Mapping[str, Any]]])
             f"update mode writes nbformat 4 notebooks; this one is version {notebook.nbformat}",
             "open and save it in a current Jupyter to upgrade it",
         )
-    changed = False
+    merged: Dict[int, List[Tuple[Optional[int], Any]]] = {}
     for index, outputs in updates.items():
         cell = notebook.cells[index]
         if cell.get("cell_type") != "code":
             raise ValueError(f"cell {index} of {path} is not a code cell")
         count = cell.get("execution_count")
         fresh = [_output_node(nbformat, output, count) for output in outputs]
-        if fresh != list(cell.get("outputs", [])):
-            cell["outputs"] = fresh
-            changed = True
-    if not changed:
+        stored = list(cell.get("outputs", []))
+        plan = _merge_outputs(stored, fresh, substitutions or {})
+        if [k for k, _ in plan] != list(range(len(stored))):
+            merged[index] = plan
+    if not merged:
         return False
-    new_text = nbformat.writes(notebook, version=nbformat.NO_CONVERT)
-    if text.endswith("\n") and not new_text.endswith("\n"):
-        new_text += "\n"
+    new_text = _spliced(nbformat, text, merged)
+    if new_text is None:
+        for index, plan in merged.items():
+            notebook.cells[index]["outputs"] = [node for _, node in plan]
+        new_text = nbformat.writes(notebook, version=nbformat.NO_CONVERT)
+        if text.endswith("\n") and not new_text.endswith("\n"):
+            new_text += "\n"
     _write_atomically(path, new_text)
     return True
+
+
+def _kind(output: Mapping[str, Any]) -> Tuple[str, str]:
+    return str(output.get("output_type", "")), str(output.get("name", ""))
+
+
+def _merge_outputs(
+    stored: List[Any], fresh: List[Any], substitutions: Mapping[str, str]
+) -> List[Tuple[Optional[int], Any]]:
+    """The cell's new outputs: (index of the stored output kept as written, it) where a stored
+    output of the same kind still matches its fresh counterpart, else (None, fresh output)."""
+    from difflib import SequenceMatcher
+
+    from .matching import check
+
+    plan: List[Tuple[Optional[int], Any]] = [(None, node) for node in fresh]
+    pairs = SequenceMatcher(None, [_kind(o) for o in stored], [_kind(o) for o in fresh], False)
+    for block in pairs.get_matching_blocks():
+        for offset in range(block.size):
+            old, new = block.a + offset, block.b + offset
+            expected = output_text([stored[old]])
+            lines = expected[:-1].split("\n") if expected.endswith("\n") else expected.split("\n")
+            if (
+                check(
+                    lines if expected else [],
+                    output_text([fresh[new]]),
+                    substitutions=substitutions,
+                )
+                is None
+            ):
+                plan[new] = (old, stored[old])
+    return plan
+
+
+# -- splicing outputs into the notebook's own JSON text ---------------------------------------
+
+
+def _spliced(
+    nbformat: Any, text: str, merged: Mapping[int, List[Tuple[Optional[int], Any]]]
+) -> Optional[str]:
+    """``text`` with the merged outputs of these cells in place, everything else as it was;
+    None when the JSON's layout cannot be followed (the caller writes with nbformat)."""
+    import json
+
+    try:
+        spans = _outputs_spans(text, set(merged))
+        unit = _indent_unit(text)
+    except (ValueError, IndexError):
+        return None
+    if spans is None or unit is None or set(spans) != set(merged):
+        return None
+    pieces: List[str] = []
+    at = 0
+    for index in sorted(merged):
+        (start, end), elements, key_indent = spans[index]
+        pieces += [
+            text[at:start],
+            _array_text(nbformat, text, start, end, elements, merged[index], key_indent, unit),
+        ]
+        at = end
+    pieces.append(text[at:])
+    new_text = "".join(pieces)
+    try:  # the splice must have changed exactly those outputs
+        before, after = json.loads(text), json.loads(new_text)
+    except ValueError:
+        return None
+    for index, plan in merged.items():
+        wanted = [_joined(_split(nbformat, node)) for _, node in plan]
+        if [_joined(o) for o in after["cells"][index].pop("outputs")] != wanted:
+            return None
+        before["cells"][index].pop("outputs")
+    return new_text if before == after else None
+
+
+def _array_text(
+    nbformat: Any,
+    text: str,
+    start: int,
+    end: int,
+    elements: List[Tuple[int, int]],
+    plan: List[Tuple[Optional[int], Any]],
+    key_indent: str,
+    unit: str,
+) -> str:
+    """The outputs array: kept outputs as written, fresh ones in the file's layout."""
+    import json
+
+    if not plan:
+        return "[]"
+    if elements:
+        lead = text[start + 1 : elements[0][0]]
+        tail = text[elements[-1][1] : end - 1]
+        between = text[elements[0][1] : elements[1][0]] if len(elements) > 1 else "," + lead
+    else:
+        lead = ("\n" + key_indent + unit) if unit else ""
+        tail = ("\n" + key_indent) if unit else ""
+        between = "," + lead
+    indent = lead.rsplit("\n", 1)[-1] if "\n" in lead else ""
+    pieces = []
+    for kept, node in plan:
+        if kept is not None:
+            start_of, end_of = elements[kept]
+            pieces.append(text[start_of:end_of])
+            continue
+        dumped = json.dumps(
+            _split(nbformat, node),
+            indent=len(unit) if unit else None,
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ": ") if unit else (",", ":"),
+        )
+        pieces.append(dumped.replace("\n", "\n" + indent))
+    return "[" + lead + between.join(pieces) + tail + "]"
+
+
+def _split(nbformat: Any, node: Any) -> Any:
+    """An output as nbformat writes it: multi-line text as a list of lines."""
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.from_dict(dict(node))])
+    holder = nbformat.v4.new_notebook(cells=[cell])
+    return nbformat.v4.rwbase.split_lines(holder).cells[0].outputs[0]
+
+
+def _joined(output: Any) -> Any:
+    """A JSON output with lists of lines joined, to compare outputs however they were split."""
+    if isinstance(output, dict):
+        return {key: _joined(value) for key, value in output.items()}
+    if isinstance(output, list) and all(isinstance(part, str) for part in output):
+        return "".join(output)
+    return output
+
+
+def _indent_unit(text: str) -> Optional[str]:
+    """The file's indentation step: the whitespace before the top-level object's first key
+    ("" for JSON on one line); None when it is not made of spaces."""
+    opening = _skip(text, 0)
+    if text[opening] != "{":
+        return None
+    space = text[opening + 1 : _skip(text, opening + 1)]
+    unit = space.rsplit("\n", 1)[-1] if "\n" in space else ""
+    return unit if unit.strip(" ") == "" else None
+
+
+def _members(text: str, at: int) -> Tuple[List[Tuple[str, int, int]], int]:
+    """The (key, value start, value end) of the JSON object at ``at``, and its end."""
+    import json
+
+    decoder = json.JSONDecoder()
+    assert text[at] == "{"
+    found: List[Tuple[str, int, int]] = []
+    at = _skip(text, at + 1)
+    if text[at] == "}":
+        return found, at + 1
+    while True:
+        key, at = decoder.raw_decode(text, at)
+        at = _skip(text, at)
+        if text[at] != ":":
+            raise ValueError("not a JSON object")
+        start = _skip(text, at + 1)
+        _, end = decoder.raw_decode(text, start)
+        found.append((str(key), start, end))
+        at = _skip(text, end)
+        if text[at] == "}":
+            return found, at + 1
+        if text[at] != ",":
+            raise ValueError("not a JSON object")
+        at = _skip(text, at + 1)
+
+
+def _elements(text: str, at: int) -> List[Tuple[int, int]]:
+    """The (start, end) of each element of the JSON array at ``at``."""
+    import json
+
+    decoder = json.JSONDecoder()
+    if text[at] != "[":
+        raise ValueError("not a JSON array")
+    found: List[Tuple[int, int]] = []
+    at = _skip(text, at + 1)
+    if text[at] == "]":
+        return found
+    while True:
+        _, end = decoder.raw_decode(text, at)
+        found.append((at, end))
+        at = _skip(text, end)
+        if text[at] == "]":
+            return found
+        if text[at] != ",":
+            raise ValueError("not a JSON array")
+        at = _skip(text, at + 1)
+
+
+def _outputs_spans(
+    text: str, wanted: Iterable[int]
+) -> Optional[Dict[int, Tuple[Tuple[int, int], List[Tuple[int, int]], str]]]:
+    """Per wanted cell: the span of its ``outputs`` array, its elements' spans, and the
+    indentation of the ``"outputs"`` key."""
+    top, _ = _members(text, _skip(text, 0))
+    cells_at = [start for key, start, _ in top if key == "cells"]
+    if len(cells_at) != 1:
+        return None
+    cells = _elements(text, cells_at[0])
+    found: Dict[int, Tuple[Tuple[int, int], List[Tuple[int, int]], str]] = {}
+    for index in wanted:
+        members, _ = _members(text, cells[index][0])
+        outputs = [(start, end) for key, start, end in members if key == "outputs"]
+        if len(outputs) != 1:
+            return None
+        start, end = outputs[0]
+        line_start = text.rfind("\n", 0, start) + 1
+        key_indent = text[line_start : _skip(text, line_start, " \t")]
+        found[index] = ((start, end), _elements(text, start), key_indent)
+    return found
+
+
+def _skip(text: str, at: int, space: str = " \t\n\r") -> int:
+    """The first position from ``at`` that is not ``space``."""
+    while at < len(text) and text[at] in space:
+        at += 1
+    return at
 
 
 def _output_node(nbformat: Any, output: Mapping[str, Any], count: Optional[int]) -> Any:

@@ -169,6 +169,7 @@ class Rewriter:
         self._skipped: List[str] = []
         # .ipynb files: fresh outputs by notebook cell index, written with nbformat.
         self._notebooks: Dict[str, Dict[int, Sequence[Mapping[str, Any]]]] = {}
+        self._notebook_substitutions: Dict[str, Mapping[str, str]] = {}
 
     def replace(
         self, doc: Document, start: int, end: int, lines: Sequence[str], block: Block
@@ -204,11 +205,18 @@ class Rewriter:
         return True
 
     def notebook_outputs(
-        self, doc: Document, notebook_index: int, outputs: Sequence[Mapping[str, Any]]
+        self,
+        doc: Document,
+        notebook_index: int,
+        outputs: Sequence[Mapping[str, Any]],
+        substitutions: Optional[Mapping[str, str]] = None,
     ) -> None:
-        """Replace the outputs of the notebook's code cell ``notebook_index`` (an .ipynb)."""
+        """Replace the outputs of the notebook's code cell ``notebook_index`` (an .ipynb)
+        that no longer match (``substitutions``: the placeholders they may use)."""
         self._docs[doc.path] = doc
         self._notebooks.setdefault(doc.path, {})[notebook_index] = outputs
+        if substitutions is not None:
+            self._notebook_substitutions[doc.path] = substitutions
 
     def _add(self, doc: Document, edit: _Edit) -> None:
         self._docs[doc.path] = doc
@@ -247,7 +255,7 @@ class Rewriter:
                 continue
             from .notebook import write_outputs
 
-            if write_outputs(path, updates):
+            if write_outputs(path, updates, self._notebook_substitutions.get(path)):
                 self._written.append(path)
                 self._outputs += len(updates)
         self._notebooks.clear()

@@ -199,6 +199,32 @@ class FileRun:
         finally:
             self._checked_env = False  # checked again when the file's first cell runs
 
+    @property
+    def needs_kernel(self) -> bool:
+        """Some cell of this file runs in a Jupyter kernel (slow to start: worth starting
+        files ahead); cells the document itself skips do not count."""
+        if self.document.options.skip is not None:
+            return False
+        return any(
+            cell.kind.startswith("kernel:") and cell.options.skip is None
+            for cell in self.document.cells
+        )
+
+    def start_kernels_early(self) -> None:
+        """Start this file's kernels files ahead of its turn (a kernel takes about 0.5 s of
+        CPU to start; a shell a few ms, left to ``start_early``). Only a head start: any
+        problem is left for the file's first kernel cell to report."""
+        try:
+            self._checked_env = True  # nothing to compare yet: these sessions get the env now
+            for cell in self.document.cells:
+                if cell.kind.startswith("kernel:"):
+                    row = language_of(cell)
+                    self._session(row.session_key(cell), row).start()
+        except Exception:  # the file's first kernel cell reports it, located
+            self._close_sessions()
+        finally:
+            self._checked_env = False  # checked again when the file's first cell runs
+
     def _close_sessions(self) -> List[str]:
         notes: List[str] = []
         self._prefetched = None

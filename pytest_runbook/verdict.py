@@ -354,6 +354,8 @@ class _Judging:
             shown, line = command_cell(cell, command), command.line
         else:
             headline = f"cell {cell.name!r} {headline}"
+            if result.raised_at is not None and failed_status:  # the statement that raised
+                line = highlight = result.raised_at
         return Failure(
             kind=kind,
             path=self.path,

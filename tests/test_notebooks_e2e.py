@@ -265,3 +265,156 @@ def test_a_markdown_file_without_kernel_cells_does_not_import_jupyter_client(
     run = pytester.runpytest_subprocess("doc.md")
     assert outcomes(run) == {"passed": 1}
     assert (pytester.path / "imported.txt").read_text() == "[]"
+
+
+def test_a_kernel_failure_points_at_the_document_line_that_raised(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        kernel: python3
+        ---
+        # Title
+
+        ```python
+        def helper(v):
+            return 1 / v
+        ```
+
+        Some text.
+
+        ```python {name=boom}
+        a = 1
+        b = 0
+        helper(b)
+        ```
+        """
+    )
+    run = pytester.runpytest("doc.md")
+    assert outcomes(run) == {"passed": 1, "failed": 1}
+    # The location line and the marked source line are the statement that raised (line 16),
+    # not the fence; IPython's cell-local listing is numbered with the document's lines.
+    run.stdout.fnmatch_lines(
+        [
+            "doc.md:16: cell 'boom' raised ZeroDivisionError: division by zero, exit status 1",
+            "",
+            " 14 | a = 1",
+            " 15 | b = 0",
+            ">16 | helper(b)",
+            "",
+            "-*",
+            "ZeroDivisionError * Traceback (most recent call last)",
+            "doc.md:16",
+            "     14 a = 1",
+            "     15 b = 0",
+            "---> 16 helper(b)",
+            "",
+            "doc.md:8, in helper(v)",
+            "      7 def helper(v):",
+            "----> 8     return 1 / v",
+            "",
+            "ZeroDivisionError: division by zero",
+        ]
+    )
+    run.stdout.fnmatch_lines(["FAILED doc.md::boom - doc.md:16: cell 'boom' raised*"])
+
+
+def test_a_notebook_failure_points_at_the_json_line_of_the_statement(
+    pytester: pytest.Pytester,
+) -> None:
+    path = write_notebook(
+        pytester,
+        [
+            v4.new_markdown_cell("# Title"),
+            code("a = 1\nb = 0\nb.missing", name="boom"),
+            code("x = (1 +\n", name="syntax"),
+        ],
+    )
+    lines = path.read_text(encoding="utf-8").split("\n")
+    statement = lines.index('    "b.missing"') + 1
+    unfinished = lines.index('    "x = (1 +\\n"') + 1
+    run = pytester.runpytest("nb.ipynb")
+    assert outcomes(run) == {"failed": 2}
+    run.stdout.fnmatch_lines(
+        [
+            f"nb.ipynb:{statement}: cell 'boom' raised AttributeError: *",
+            f">{statement} | b.missing",
+            f"nb.ipynb:{statement}",
+            f"---> {statement} b.missing",
+            f"nb.ipynb:{unfinished}: cell 'syntax' raised SyntaxError: *",
+            f">{unfinished} | x = (1 +",
+        ]
+    )
+
+
+@pytest.mark.parametrize("indent", [1, 2], ids=["nbformat-layout", "two-space-layout"])
+def test_update_mode_rewrites_only_the_outputs_that_differ_and_keeps_the_rest_byte_for_byte(
+    pytester: pytest.Pytester, indent: int
+) -> None:
+    nb = v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "P", "language": "python"}}
+    )
+    nb.cells = [
+        v4.new_markdown_cell("# Update"),
+        # A stream with a wildcard and a placeholder that still matches, then a result that
+        # changed: only the result is rewritten.
+        code(
+            "import os, random\nprint('took', random.random())\nprint(os.getcwd())\n6 * 7",
+            stream("took [..]\n[CWD]\n"),
+            result("41", 1),
+            count=1,
+            name="mixed",
+        ),
+        code("print('id', id(0))", stream("id [..]\n"), count=2, name="matches"),
+        code("print('new')", stream("old\n"), count=3, name="changed"),
+    ]
+    # Written as nbformat would, but with this indentation (editors differ) and a trailing
+    # newline: the rewrite must keep the file's own layout.
+    raw = json.loads(nbformat.writes(nb))
+    path = pytester.path / "nb.ipynb"
+    original = json.dumps(raw, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
+    path.write_text(original, encoding="utf-8")
+    assert original.count('"41"') == 1 and original.count('"old\\n"') == 1
+
+    run = pytester.runpytest("nb.ipynb", "--runbook-update")
+    assert outcomes(run) == {"passed": 3}
+    run.stdout.fnmatch_lines(["runbook: 2 outputs updated in 1 file", "  nb.ipynb"])
+    # The wildcards stayed; exactly the two stale outputs changed, nothing else in the file.
+    assert path.read_text(encoding="utf-8") == original.replace('"41"', '"42"').replace(
+        '"old\\n"', '"new\\n"'
+    )
+
+    run = pytester.runpytest("nb.ipynb", "--runbook-update")
+    assert outcomes(run) == {"passed": 3}
+    assert "updated" not in run.stdout.str()
+    assert path.read_text(encoding="utf-8") == original.replace('"41"', '"42"').replace(
+        '"old\\n"', '"new\\n"'
+    )
+
+
+def test_update_mode_writes_outputs_a_cell_never_had_in_the_files_layout(
+    pytester: pytest.Pytester,
+) -> None:
+    path = write_notebook(
+        pytester,
+        [code("print('a')\n1 + 1", name="fresh"), code("x = 1", count=2, name="quiet")],
+    )
+    before = path.read_text(encoding="utf-8")
+    run = pytester.runpytest("nb.ipynb", "--runbook-update=new")
+    assert outcomes(run) == {"passed": 2}
+    after = path.read_text(encoding="utf-8")
+    cell = json.loads(after)["cells"][0]
+    assert cell["outputs"] == [
+        {"name": "stdout", "output_type": "stream", "text": ["a\n"]},
+        {
+            "data": {"text/plain": ["2"]},
+            "execution_count": 1,  # the cell has no stored count: the kernel's
+            "metadata": {},
+            "output_type": "execute_result",
+        },
+    ]
+    assert json.loads(after)["cells"][1] == json.loads(before)["cells"][1]
+    # In nbformat's own layout: what nbformat would write for the same notebook.
+    written = nbformat.reads(after, as_version=4)
+    assert after == nbformat.writes(written) + "\n"

@@ -8,7 +8,9 @@ process; the first ``submit`` waits for it to answer, so a runner that starts th
 kernel early hides most of its start-up.
 
 Nothing outlives the run: ``close()`` kills the kernel's process group (the kernel and what its
-cells spawned). If pytest itself dies (even by ``kill -9``), an IPython kernel's watchdog
+cells spawned) at once and leaves the waiting and the cleaning up to a background thread, so
+the next file need not wait for it; ``wait_for_shutdowns()`` (called at the end of the run)
+joins those threads. If pytest itself dies (even by ``kill -9``), an IPython kernel's watchdog
 thread kills that process group within a fraction of a second; other kernels rely on their own
 parent polling (jupyter_client sets ``JPY_PARENT_PID``; ipykernel's poller exits when it
 changes) and take only themselves down.
@@ -22,7 +24,9 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
@@ -35,13 +39,21 @@ if TYPE_CHECKING:
     from jupyter_client.blocking.client import BlockingKernelClient
     from jupyter_client.manager import KernelManager
 
-__all__ = ["INSTALL_HINT", "KernelSession", "KernelUnavailable", "check_kernel"]
+__all__ = [
+    "INSTALL_HINT",
+    "KernelSession",
+    "KernelUnavailable",
+    "check_kernel",
+    "wait_for_shutdowns",
+]
 
 INSTALL_HINT = "pip install 'pytest-runbook[jupyter]'"
 _EOF = "\x04"  # ipykernel raises EOFError in input() for this input_reply
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # IPython names a cell's frames "Cell In[7], line 3"; mapped back to the document's lines.
 _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+# A source line IPython lists under a frame: "      1 a = 1" or "----> 3 helper(b)".
+_LISTED_LINE = re.compile(r"^(\s*|-*> ?)(\d+)(?= |$)")
 _PROMPT_WINDOW = 65536  # characters of recent output an answer's prompt is looked for in
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
 # Run inside an IPython kernel at start (POSIX): when the process that started it (pytest, an
@@ -58,6 +70,66 @@ def _runbook_watchdog():
     threading.Thread(target=watch, name="runbook-parent-watchdog", daemon=True).start()
 _runbook_watchdog()
 del _runbook_watchdog"""
+# ipykernel's own launcher (``python -m ipykernel_launcher``), but with the debugger's debugpy
+# blocked while the kernel starts: importing it is about a quarter of a kernel's start-up CPU,
+# and a test run never debugs. ``_UNBLOCK`` (run once the kernel is up) lets cells import it.
+_LAUNCHER = """\
+import sys
+from pathlib import Path
+if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():
+    del sys.path[0]
+sys.modules["debugpy"] = None
+import importlib.util
+sys.argv[0] = importlib.util.find_spec("ipykernel_launcher").origin
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()"""
+_UNBLOCK = '__import__("sys").modules.pop("debugpy", None)'
+
+
+# Kernels being reaped in the background, after their process group was killed.
+_REAPERS: List[threading.Thread] = []
+_REAPERS_LOCK = threading.Lock()
+
+
+def wait_for_shutdowns(timeout: float = 10.0) -> None:
+    """Wait until every closed kernel has been reaped and its files removed.
+
+    The threads are not daemons, so the interpreter would wait for them anyway; the run
+    calls this at its end so that nothing of a kernel is left when pytest's session ends.
+    """
+    deadline = time.monotonic() + timeout
+    with _REAPERS_LOCK:
+        reapers = list(_REAPERS)
+    for reaper in reapers:
+        reaper.join(max(0.0, deadline - time.monotonic()))
+
+
+def _reap(manager: KernelManager, runtime_dir: Optional[str]) -> None:
+    """Wait for a killed kernel, release its sockets and files (in a background thread)."""
+    try:
+        manager.shutdown_kernel(now=True)  # the group is dead already; this waits and cleans
+    except Exception:  # already gone, or its files were removed under it
+        with contextlib.suppress(Exception):
+            manager.cleanup_resources()
+    finally:
+        if runtime_dir is not None:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+        with _REAPERS_LOCK, contextlib.suppress(ValueError):
+            _REAPERS.remove(threading.current_thread())
+
+
+def _kill_group(manager: KernelManager) -> None:
+    """SIGKILL the kernel's process group now: the kernel and what its cells started."""
+    provisioner = getattr(manager, "provisioner", None)
+    pgid = getattr(provisioner, "pgid", None)
+    process = getattr(provisioner, "process", None)
+    if pgid and hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+            return
+    if process is not None:
+        with contextlib.suppress(OSError):
+            process.kill()
 
 
 class KernelUnavailable(Exception):
@@ -169,7 +241,6 @@ class KernelSession:
         self._runtime_dir: Optional[str] = None
         self._lost: Optional[str] = None  # why the previous kernel was replaced
         self._frames: Dict[int, Tuple[str, int]] = {}  # execution count -> (path, first line)
-        self._closed_notes: List[str] = []
         self._broken: Optional[str] = None  # why the kernel could not start
 
     # -- life cycle ------------------------------------------------------------------------
@@ -207,7 +278,11 @@ class KernelSession:
             # IPython would write every cell into the user's ~/.ipython history database.
             extra.append("--HistoryManager.hist_file=:memory:")
             if os.name == "posix":  # the watchdog replaces ipykernel's own parent poller
-                extra += ["--IPKernelApp.parent_handle=0", f"--IPKernelApp.exec_lines={_WATCHDOG}"]
+                startup = _WATCHDOG
+                if spec.argv[1:3] == ["-m", "ipykernel_launcher"]:
+                    spec.argv = [spec.argv[0], "-c", _LAUNCHER, *spec.argv[3:]]
+                    startup += "\n" + _UNBLOCK
+                extra += ["--IPKernelApp.parent_handle=0", f"--IPKernelApp.exec_lines={startup}"]
         log = open(os.path.join(self._runtime_dir, "kernel.log"), "wb")  # noqa: SIM115
         try:
             manager.start_kernel(
@@ -230,7 +305,8 @@ class KernelSession:
         finally:
             log.close()  # the kernel holds its own copy of the descriptor
         client = manager.client()
-        client.start_channels()
+        # No heartbeat thread: a dead kernel is seen by polling its process.
+        client.start_channels(hb=False)
         self._manager, self._client, self._ready = manager, client, False
 
     def _wait_ready(self) -> Optional[str]:
@@ -262,21 +338,24 @@ class KernelSession:
         self.start()
 
     def _shutdown(self) -> None:
+        """Kill the kernel now; waiting for it and removing its files happen in the background."""
         client, manager = self._client, self._manager
         self._client = self._manager = None
         self._ready = False
         self._frames.clear()
         if client is not None:
             client.stop_channels()
-        if manager is not None:
-            try:
-                # now=True: SIGKILL to the kernel's process group, its cells' children included.
-                manager.shutdown_kernel(now=True)
-            except Exception as exc:  # already gone, or its files were removed under it
-                self._closed_notes.append(f"kernel shutdown: {exc}")
-                with contextlib.suppress(Exception):
-                    manager.cleanup_resources()
-        self._remove_runtime_dir()
+        if manager is None:
+            self._remove_runtime_dir()
+            return
+        _kill_group(manager)
+        runtime_dir, self._runtime_dir = self._runtime_dir, None
+        reaper = threading.Thread(
+            target=_reap, args=(manager, runtime_dir), name="runbook-kernel-reaper"
+        )
+        with _REAPERS_LOCK:
+            _REAPERS.append(reaper)
+        reaper.start()
 
     def _remove_runtime_dir(self) -> None:
         if self._runtime_dir is not None:
@@ -285,8 +364,7 @@ class KernelSession:
 
     def close(self) -> List[str]:
         self._shutdown()
-        notes, self._closed_notes = self._closed_notes, []
-        return notes
+        return []
 
     def interrupt(self) -> None:
         if self._manager is not None:
@@ -518,6 +596,7 @@ class KernelSession:
         notes += [text for text in (note, ticket.note) if text]
         status: Optional[int] = None
         exception = traceback = ""
+        raised_at: Optional[int] = None
         reply = run.reply
         if reply is not None and not timed_out:
             status = 0 if reply.get("status") == "ok" else 1
@@ -528,7 +607,10 @@ class KernelSession:
         if error is not None:
             name, value = str(error.get("ename", "")), str(error.get("evalue", ""))
             exception = f"{name}: {value}\n" if value else f"{name}\n"
-            traceback = self._traceback(error.get("traceback", []))
+            count = reply.get("execution_count") if reply is not None else None
+            traceback, raised_at = self._traceback(
+                error.get("traceback", []), count if isinstance(count, int) else None
+            )
         if run.eof_given and (status or 0) != 0 and request.stdin is None:
             notes.append("input() got end of input: give the cell stdin= or answers")
         outputs = tuple(run.outputs)
@@ -543,19 +625,48 @@ class KernelSession:
             state_lost=lost is not None,
             displays=_displays(outputs),
             kernel_outputs=outputs,
+            raised_at=raised_at,
         )
 
-    def _traceback(self, lines: Any) -> str:
+    def _traceback(self, lines: Any, count: Optional[int]) -> Tuple[str, Optional[int]]:
+        """The traceback with its cell frames at the document's lines, and the 0-based line
+        of the statement of cell ``count`` (the failing one) that raised, if it shows.
+
+        IPython names a frame ``Cell In[7], line 3`` and numbers the listed source lines
+        (``----> 3 helper(b)``) within the cell; both become the document's lines.
+        """
         text = _ANSI.sub("", "\n".join(str(line) for line in lines))
+        out: List[str] = []
+        first: Optional[int] = None  # the frame's cell starts after this document line
+        raised_at: Optional[int] = None
+        for line in text.split("\n"):
+            frame = _CELL_FRAME.search(line)
+            if frame is not None:
+                known = self._frames.get(int(frame.group(1)))
+                first = known[1] if known is not None else None
+                if known is not None:
+                    at = known[1] + int(frame.group(2))
+                    line = line[: frame.start()] + f"{known[0]}:{at}" + line[frame.end() :]
+                    if int(frame.group(1)) == count:
+                        raised_at = at - 1  # the innermost frame of the failing cell wins
+            elif not line.strip():
+                first = None
+            elif first is not None:
+                listed = _LISTED_LINE.match(line)
+                # at least IPython's width, so a SyntaxError's quoted "    1 + 2" is left be
+                if listed is not None and len(listed.group(0)) >= 7:
+                    line = _listed(listed, first) + line[listed.end() :]
+            out.append(line)
+        return "\n".join(out), raised_at
 
-        def where(match: re.Match[str]) -> str:
-            known = self._frames.get(int(match.group(1)))
-            if known is None:
-                return match.group(0)
-            path, first = known
-            return f"{path}:{first + int(match.group(2))}"
 
-        return _CELL_FRAME.sub(where, text)
+def _listed(match: re.Match[str], first: int) -> str:
+    """IPython's ``----> 3`` / ``      1`` prefix with the document's line number instead."""
+    number = str(first + int(match.group(2)))
+    width = max(7, len(number) + 2)
+    if match.group(1).strip():  # the arrow at the line that was running
+        return "-" * (width - len(number) - 2) + "> " + number
+    return number.rjust(width)
 
 
 def _displays(outputs: Tuple[Mapping[str, Any], ...]) -> Tuple[Tuple[str, bytes], ...]:
