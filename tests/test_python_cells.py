@@ -357,3 +357,41 @@ def test_a_missing_interpreter_is_reported_at_the_cell(pytester: pytest.Pytester
     result = pytester.runpytest("doc.md")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*/no/such/python3*"])
+
+
+def test_answers_read_alike_in_shell_and_python_cells(pytester: pytest.Pytester, runbook) -> None:
+    """What is sent is not echoed in either session, so one expected output fits both."""
+    runbook(
+        """
+        <!-- runbook:
+          name: sh-ans
+          answers:
+            - {expect: "Name: ", send: ada}
+        -->
+        ```sh
+        read -r -p "Name: " n
+        echo "hi $n"
+        ```
+
+        ```output
+        Name: hi ada
+        ```
+
+        <!-- runbook:
+          name: py-ans
+          answers:
+            - {expect: "Name: ", send: ada}
+        -->
+        ```python
+        n = input("Name: ")
+        print("hi", n)
+        ```
+
+        ```output
+        Name: hi ada
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.stdout.fnmatch_lines(["*::sh-ans PASSED*", "*::py-ans PASSED*"])
+    result.assert_outcomes(passed=2)

@@ -324,9 +324,9 @@ def test_answers_are_sent_when_their_prompt_appears(session: PythonSession) -> N
         "name = input('Name: ')\nage = input('Age: ')\nprint(name, age)\ninput('More? ')",
         answers=(("Name: $", "ann"), ("Age:", "3")),
     )
-    # echoed as a terminal shows what was typed; after the last answer, end of input
+    # not echoed, as in shell cells and kernels; after the last answer, end of input
     assert (r.output, r.exception) == (
-        "Name: ann\nAge: 3\nann 3\nMore? ",
+        "Name: Age: ann 3\nMore? ",
         "EOFError: EOF when reading a line\n",
     )
 

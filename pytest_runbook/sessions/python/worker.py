@@ -131,7 +131,6 @@ class Worker:
                     continue
                 data = message["data"].encode("utf-8", "surrogateescape")
                 try:
-                    os.write(self.output, data)  # echoed, as a terminal shows what was typed
                     os.write(self.stdin_writer, data)
                 except OSError:
                     pass
