@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from .defaults import Defaults
 from .document.names import NameCounter, generate
 from .errors import RunbookError
+from .languages import canonical_language
 from .model import Block, Cell, CellOptions, Document, ExitSpec, Expected, FileOptions
 
 __all__ = ["NotebookUnavailable", "output_text", "read_notebook", "write_outputs"]
@@ -135,9 +136,10 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     meta = notebook.get("metadata") or {}
     spec = meta.get("kernelspec") or {}
     kernel = str(spec.get("name") or DEFAULT_KERNEL)
-    language = str(
-        spec.get("language") or (meta.get("language_info") or {}).get("name") or "python"
-    ).lower()
+    language = canonical_language(
+        str(spec.get("language") or (meta.get("language_info") or {}).get("name") or "python")
+        .lower()
+    )
     options = FileOptions(
         shell=(defaults.shell,),
         timeout=defaults.timeout,

@@ -22,6 +22,7 @@ from markdown_it.token import Token
 
 from ..defaults import Defaults
 from ..doctests import TranscriptError, is_transcript, parse_examples
+from ..languages import canonical_language
 from ..model import (
     Answer,
     Block,
@@ -350,6 +351,7 @@ class _Parser:
             )
         lines = _content_lines(token.content)
         language, attr_text = split_info(token.info)
+        language = canonical_language(language)
         attrs: Dict[str, Any] = {}
         origins: Dict[str, int] = {}
         if directive is not None:
@@ -360,7 +362,9 @@ class _Parser:
         text_cell = self._text_notebook_cell(token, block)
         skipped_lines = 0
         if text_cell is not None:
-            language = text_cell.language or self.options.kernel_language or "python"
+            language = canonical_language(
+                text_cell.language or self.options.kernel_language or "python"
+            )
             attr_text = None
             found = runbook_attributes(text_cell)
             attrs.update(found)
@@ -393,6 +397,8 @@ class _Parser:
         )
         if problem is not None and role != "doc":
             self.error(line, problem)
+        if role == "doc" and text_cell is not None and text_cell.flavour == "myst":
+            self._unrun_code_cell(line, language)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
             role = "doc"
 
@@ -559,6 +565,18 @@ class _Parser:
             if language in _TYPESCRIPT:
                 return "script", _typescript_runner()
         return "doc", None
+
+    def _unrun_code_cell(self, line: int, language: str) -> None:
+        # A {code-cell} is code by its author's word: silently leaving it out would collect
+        # nothing and pass.
+        kernel = self.options.kernel_language
+        runs = f"its kernel runs {kernel} cells" if kernel else "no kernelspec names a kernel"
+        self.notice(
+            line,
+            f"{{code-cell}} {language} does not run: no session here runs {language} cells "
+            f"({runs}); write the cell's language as python, bash or the kernel's language, "
+            "or name a kernel for it in the frontmatter's kernelspec",
+        )
 
     def _ignored(self, attrs: Mapping[str, Any], origins: Mapping[str, int]) -> bool:
         try:

@@ -1,0 +1,80 @@
+"""Regressions a trial user met on realistic documents, end to end through pytester."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def test_myst_ipython3_code_cells_run_in_the_kernel(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    pytest.importorskip("jupyter_client", reason="the jupyter extra is not installed")
+    pytest.importorskip("ipykernel", reason="ipykernel (the Python kernel) is not installed")
+    runbook(
+        """
+        ---
+        jupytext:
+          text_representation:
+            format_name: myst
+        kernelspec:
+          display_name: Python 3 (ipykernel)
+          language: ipython3
+          name: python3
+        ---
+
+        ```{code-cell} ipython3
+        import math
+        print(math.sqrt(16))
+        ```
+
+        ```{code-cell} ipython
+        :tags: [hide-input]
+
+        %time x = sum(range(10))
+        assert x == 46
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["doc.md::import-math PASSED*", "*AssertionError*"])
+
+
+def test_ipython3_fences_are_python_cells(pytester: pytest.Pytester, runbook: Any) -> None:
+    runbook(
+        """
+        ```ipython3 {name=first}
+        print(6 * 7)
+        ```
+
+        ```output
+        41
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*+42*"])
+
+
+def test_a_code_cell_in_a_language_nothing_runs_is_a_warning(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```{code-cell} python
+        print(1)
+        ```
+
+        ```{code-cell} r
+        x <- 1
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*doc.md:5: RunbookWarning: {code-cell} r does not run: no session here runs r cells*"]
+    )
