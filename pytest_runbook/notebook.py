@@ -137,8 +137,9 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     spec = meta.get("kernelspec") or {}
     kernel = str(spec.get("name") or DEFAULT_KERNEL)
     language = canonical_language(
-        str(spec.get("language") or (meta.get("language_info") or {}).get("name") or "python")
-        .lower()
+        str(
+            spec.get("language") or (meta.get("language_info") or {}).get("name") or "python"
+        ).lower()
     )
     options = FileOptions(
         shell=(defaults.shell,),

@@ -78,3 +78,91 @@ def test_a_code_cell_in_a_language_nothing_runs_is_a_warning(
     result.stdout.fnmatch_lines(
         ["*doc.md:5: RunbookWarning: {code-cell} r does not run: no session here runs r cells*"]
     )
+
+
+def test_python_environ_changes_survive_shell_cells_unless_the_shell_changes_them(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh {name=shell-first}
+        export SHARED=from-shell GONE=soon
+        ```
+
+        ```python {name=setup}
+        import os
+        os.environ["APP_MODE"] = "test"
+        os.environ["SHARED"] = "from-python"
+        os.environ["MINE"] = "python-only"
+        ```
+
+        ```sh {name=unrelated-shell-step}
+        echo "$APP_MODE-$SHARED"
+        unset GONE
+        ```
+
+        ```output
+        -from-shell
+        ```
+
+        ```python {name=use}
+        print(os.environ.get("APP_MODE"), os.environ.get("SHARED"), os.environ.get("GONE"))
+        ```
+
+        ```output
+        test from-python None
+        ```
+
+        ```sh {name=shell-sets-shared}
+        export SHARED=shell-again MINE=shell-too
+        ```
+
+        ```python {name=shell-wins-on-its-own-keys}
+        print(os.environ["APP_MODE"], os.environ["SHARED"], os.environ["MINE"])
+        ```
+
+        ```output
+        test shell-again shell-too
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=6)
+
+
+def test_a_kernel_keeps_its_environ_changes_across_shell_cells(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    pytest.importorskip("jupyter_client", reason="the jupyter extra is not installed")
+    pytest.importorskip("ipykernel", reason="ipykernel (the Python kernel) is not installed")
+    runbook(
+        """
+        ---
+        kernel: python3
+        ---
+
+        ```sh {name=shell-first}
+        export GONE=soon SHARED=from-shell
+        ```
+
+        ```python {name=setup}
+        import os
+        os.environ["APP_MODE"] = "test"
+        ```
+
+        ```sh {name=shell-step}
+        unset GONE
+        export SHARED=changed
+        ```
+
+        ```python {name=use}
+        print(os.environ.get("APP_MODE"), os.environ.get("GONE"), os.environ["SHARED"])
+        ```
+
+        ```output
+        test None changed
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=4)

@@ -195,7 +195,7 @@ class PythonSession:
             return ticket
         environ = request.environ
         if environ is not None and environ == process.environ:
-            environ = None  # the interpreter kept it (adopt_environ says use it again)
+            environ = None  # the interpreter has it: the shell changed nothing since
         message = {
             "op": "run",
             "id": ticket.ident,
