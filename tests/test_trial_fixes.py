@@ -166,3 +166,57 @@ def test_a_kernel_keeps_its_environ_changes_across_shell_cells(
     )
     result = pytester.runpytest("doc.md", "-v")
     result.assert_outcomes(passed=4)
+
+
+DOCTESTS = """
+    # lib
+
+    Indented example:
+
+        >>> 2 + 2
+        5
+
+    Fenced with a comment first:
+
+    ```python
+    # quick start
+    >>> 3 + 3
+    7
+
+    ```
+
+    A list item's example:
+
+    - like this:
+
+          >>> print("a")
+          b
+    """
+
+
+def test_doctest_examples_after_a_comment_or_indented_are_checked(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(DOCTESTS)
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:5: example '2 + 2': output differs (doctest rules)",
+            "doc.md:12: example '3 + 3': output differs (doctest rules)",
+            "doc.md:21: example 'print(\"a\")': output differs (doctest rules)",
+        ],
+        consecutive=False,
+    )
+
+
+def test_update_mode_rewrites_an_indented_transcript_in_place(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    path = runbook(DOCTESTS)
+    pytester.runpytest("doc.md", "--runbook-update").assert_outcomes(passed=3)
+    text = path.read_text(encoding="utf-8")
+    assert "    >>> 2 + 2\n    4\n" in text
+    assert '      >>> print("a")\n      a\n' in text
+    assert ">>> 3 + 3\n6\n" in text
+    pytester.runpytest("doc.md").assert_outcomes(passed=3)

@@ -82,6 +82,7 @@ _INTERPRETERS: Dict[str, Tuple[str, ...]] = {
 # Fences that may join the file's Python session (``pycon``: doctest transcripts only).
 _PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "pycon"})
 _TYPESCRIPT = frozenset({"ts", "typescript"})
+_EXAMPLE = re.compile(r"\s*>>>( |$)")  # a doctest example's first line
 _TS_RUNNERS: Tuple[Tuple[str, ...], ...] = (("ts-node",), ("deno", "run"), ("bun", "run"))
 
 _RUNME_KEYS = [
@@ -285,8 +286,7 @@ class _Parser:
                 self._fence(index, token, applied)
                 directive = None
             elif token.type == "code_block" and token.map is not None:
-                # Indented code is never a cell, but Runme names it, so it takes a name.
-                self.names.take(generate(_content_lines(token.content)))
+                self._indented(index, token)
 
         self.problems.raise_errors()
         cells = tuple(self._finish(i, draft) for i, draft in enumerate(self.drafts))
@@ -486,6 +486,40 @@ class _Parser:
         match = self._choice(attrs, origins, "match", ("exact", "contains"))
         ansi = self._choice(attrs, origins, "ansi", ("keep", "strip"))
         self.drafts.append(_Draft(index, fields, match, ansi))
+
+    def _indented(self, index: int, token: Token) -> None:
+        """Indented code: a doctest transcript when it holds ``>>>`` lines (as pytest's
+        --doctest-glob reads it), else documentation that Runme still names."""
+        assert token.map is not None
+        lines = _content_lines(token.content)
+        first, end = token.map
+        while end > first + len(lines):  # markdown-it's map takes in trailing blank lines
+            end -= 1
+        commands: Tuple[Command, ...] = ()
+        if self.options.python_session and any(_EXAMPLE.match(line) for line in lines):
+            commands = self._examples(lines, first)
+        if not commands:
+            self.names.take(generate(lines))
+            return
+        raw = self.lines[first] if first < len(self.lines) else ""
+        before = raw[: len(raw) - len(lines[0])] if lines and raw.endswith(lines[0]) else "    "
+        block = Block(first, first, end, "".join(c if c in " \t>" else " " for c in before), "")
+        name = self.names.take(generate([c.source for c in commands]) or f"cell-{first + 1}")
+        fields: Dict[str, Any] = dict(
+            name=name,
+            generated_name=True,
+            kind="pycon",
+            language="pycon",
+            source="\n".join(c.source for c in commands),
+            line=first,
+            source_line=commands[0].line,
+            interpreter=None,
+            options=self._cell_options({}, {}),
+            commands=commands,
+            block=block,
+            attributes={},
+        )
+        self.drafts.append(_Draft(index, fields, None, None))
 
     def _role(
         self,
