@@ -470,7 +470,7 @@ class RunbookItem(pytest.Item):
             _skip(f"earlier cell {run.stopped_by!r} failed (on-failure: stop)")
         missing = run.missing_interpreter(cell)
         if missing is not None:  # before its prerequisites run for nothing
-            _skip(missing)
+            raise CellFailed(missing)
         if run.stopped_by is not None:
             return  # a teardown cell after on-failure stop: the skipped cells stay unrun
         undecided = run.undecided_before(cell)

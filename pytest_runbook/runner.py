@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -252,13 +253,21 @@ class FileRun:
         ]
 
     def missing_interpreter(self, cell: Cell) -> Optional[str]:
-        """Why a cell cannot run here (its interpreter is not installed), or None."""
+        """Why a cell cannot run here (its interpreter is not installed), or None.
+
+        An error of the cell, not a skip (SPEC 7): a typo'd or missing interpreter must not
+        pass as a green run; ``requires=`` is how a cell says it may be skipped.
+        """
         if not cell.interpreter or not self._through_interpreter(cell):
             return None
         program = cell.interpreter[0]
         if self._installed(program):
             return None
-        return f"cell {cell.name!r} needs {program!r}, which is not installed"
+        return (
+            f"{self.display_path}:{cell.line + 1}: cell {cell.name!r} needs {program!r}, which "
+            f"is not installed (not found on PATH)\n  fix: install it, or add "
+            f"requires={shlex.quote(program)} to skip the cell where it is missing"
+        )
 
     def missing_shell(self) -> Optional[str]:
         """A frontmatter/ini shell that is not installed, when some cell runs through it.
@@ -323,7 +332,7 @@ class FileRun:
         row = self._language(cell)
         missing = self.missing_interpreter(cell)
         if missing is not None:
-            raise CellSkipped(missing)
+            raise RunError(missing)
         self._ran.add(cell.index)
         session = self.session_for(cell)
         cwd = self.cell_cwd(cell)
