@@ -220,3 +220,38 @@ def test_update_mode_rewrites_an_indented_transcript_in_place(
     assert '      >>> print("a")\n      a\n' in text
     assert ">>> 3 + 3\n6\n" in text
     pytester.runpytest("doc.md").assert_outcomes(passed=3)
+
+
+def test_a_typo_in_the_language_of_a_cell_with_attributes_is_a_warning(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```bahs {name=deploy}
+        echo deploying
+        ```
+
+        ```yaml {"id":"01HF7BT3HD84GWTQB8ZY0GBA06"}
+        key: value
+        ```
+
+        ```yaml {name=config}
+        key: value
+        ```
+
+        ```toml {timeout=5}
+        key = 1
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes()
+    result.stdout.fnmatch_lines(
+        [
+            "*doc.md:1: RunbookWarning: fence language 'bahs' carries cell attributes but nothing "
+            "runs it, so the block is documentation; did you mean bash? *",
+            "*doc.md:13: RunbookWarning: fence language 'toml' carries cell attributes but "
+            "nothing runs it, so the block is documentation; write a language that runs *",
+        ]
+    )
+    assert "doc.md:5:" not in result.stdout.str() and "doc.md:9:" not in result.stdout.str()

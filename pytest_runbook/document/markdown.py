@@ -9,6 +9,7 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -122,6 +123,14 @@ _OUR_KEYS = [
     "match",
     "ansi",
 ]
+# Keys Runme writes on every block it saves, and keys that only matter to a cell that runs.
+_RUNME_BOOKKEEPING = frozenset({"id", *_UI_KEYS})
+_RUN_ONLY_KEYS = frozenset(
+    {*_OUR_KEYS, "background", "cwd", "interactive", "promptEnv", "excludeFromRunAll"}
+)
+_RUNNABLE_LANGUAGES = frozenset(
+    {*SHELL_LANGUAGES, *CONSOLE_LANGUAGES, *_INTERPRETERS, *_TYPESCRIPT, *_PYTHON_LANGUAGES}
+)
 KNOWN_ATTRIBUTES = frozenset([*_RUNME_KEYS, *_UI_KEYS, *_OUR_KEYS, "ignore-output"])
 _OUTPUT_KEYS = frozenset({"match", "ansi"})
 
@@ -399,6 +408,8 @@ class _Parser:
             self.error(line, problem)
         if role == "doc" and text_cell is not None and text_cell.flavour == "myst":
             self._unrun_code_cell(line, language)
+        elif role == "doc" and text_cell is None and language:
+            self._unrun_language(line, language, attrs)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
             role = "doc"
 
@@ -610,6 +621,25 @@ class _Parser:
             f"{{code-cell}} {language} does not run: no session here runs {language} cells "
             f"({runs}); write the cell's language as python, bash or the kernel's language, "
             "or name a kernel for it in the frontmatter's kernelspec",
+        )
+
+    def _unrun_language(self, line: int, language: str, attrs: Mapping[str, Any]) -> None:
+        # ```bahs {name=deploy}: attributes say a cell was meant, but an unknown language
+        # makes it documentation, which would pass unseen. Runme's own ids and UI keys on
+        # every block (```yaml {"id":...}) say nothing about that.
+        meant = set(attrs) - _RUNME_BOOKKEEPING
+        known = sorted(_RUNNABLE_LANGUAGES | {self.options.kernel_language or "python"})
+        if not meant or "ignore" in attrs or "transform" in attrs or language in known:
+            return
+        close = difflib.get_close_matches(language, known, n=1, cutoff=0.75)
+        if not close and not meant & _RUN_ONLY_KEYS:
+            return
+        hint = f"did you mean {close[0]}? " if close else ""
+        self.notice(
+            line,
+            f"fence language {language!r} carries cell attributes but nothing runs it, so "
+            f"the block is documentation; {hint}write a language that runs (bash, sh, "
+            "python, console, ...) or drop the attributes",
         )
 
     def _ignored(self, attrs: Mapping[str, Any], origins: Mapping[str, int]) -> bool:
