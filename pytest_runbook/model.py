@@ -189,6 +189,8 @@ class Result:
     exception: str = ""
     traceback: str = ""
     state_lost: bool = False  # the session had to start afresh before this cell (say so)
+    # Stopping this cell (a timeout) ended its session: the next cell starts afresh.
+    session_lost: bool = False
     # Rich outputs a kernel displayed, as (mime type, data): images for transcripts.
     displays: Tuple[Tuple[str, bytes], ...] = ()
     # A kernel's outputs as nbformat output dicts, for update mode to write into a notebook.

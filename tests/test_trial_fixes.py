@@ -255,3 +255,42 @@ def test_a_typo_in_the_language_of_a_cell_with_attributes_is_a_warning(
         ]
     )
     assert "doc.md:5:" not in result.stdout.str() and "doc.md:9:" not in result.stdout.str()
+
+
+def test_a_timeout_that_kills_the_python_session_says_so_in_its_headline(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```python {name=setup}
+        state = 42
+        ```
+
+        ```python {name=stubborn timeout=1}
+        import time
+        while True:
+            try:
+                time.sleep(10)
+            except BaseException:
+                pass
+        ```
+
+        ```python {name=polite timeout=1}
+        import time
+        time.sleep(10)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:5: cell 'stubborn' timed out after 1 s "
+            "(stopping it ended the session; state is lost)",
+            "*the Python session was killed*",
+            "doc.md:14: cell 'polite' timed out after 1 s (interrupted; the session carries on)",
+        ]
+    )
+    assert "'stubborn' timed out after 1 s (interrupted; the session carries on)" not in (
+        result.stdout.str()
+    )

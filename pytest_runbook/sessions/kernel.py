@@ -551,6 +551,7 @@ class KernelSession:
             exception=exception,
             traceback=traceback,
             state_lost=lost is not None,
+            session_lost=timed_out and self._lost is not None,  # replaced to stop this cell
             displays=_displays(outputs),
             kernel_outputs=outputs,
         )

@@ -453,6 +453,7 @@ class _Collector:
                 duration=duration,
                 timed_out=timed_out,
                 note=note,
+                session_lost=timed_out,  # without a result message the interpreter is gone
             )
         if timed_out:  # even if it then ended well: it took too long
             note = (

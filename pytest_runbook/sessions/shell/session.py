@@ -754,6 +754,7 @@ class ShellSession:
             waiting_for_input=waiting,
             interrupted=interrupted,
             note=_join(notes),
+            session_lost=self._proc is None,  # stopping it took killing the shell
         )
 
 
