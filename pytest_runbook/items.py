@@ -172,6 +172,13 @@ class RunbookFile(pytest.Module):
             run.close()
             if run.transcript is not None and transcript_dir is not None:
                 run.transcript.write(transcript_dir / self.display_path)
+            for line, note in run.closing_notes:
+                warnings.warn_explicit(
+                    RunbookWarning(note),
+                    category=RunbookWarning,
+                    filename=self.display_path,
+                    lineno=line + 1,
+                )
         if failures:  # an error at teardown of the file's last item, as a failing finalizer is
             raise CellFailed("\n\n".join(report.render(failure) for failure in failures))
 

@@ -90,6 +90,8 @@ class FileRun:
         self._physical_paths: Dict[str, str] = {}
         self._prefetched: Optional[Tuple[int, Session, Ticket]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
+        # (0-based line, words) told at the file's end: a background job that exited non-zero.
+        self.closing_notes: List[Tuple[int, str]] = []
         self._shell_moved = False  # a shell cell ran since Python last took the shell's state
         self.excluded: Dict[int, Optional[str]] = {}  # never run as setup; str: cannot tell why
         self.stopped_by: Optional[str] = None  # on-failure stop: the cell that failed
@@ -215,6 +217,7 @@ class FileRun:
             return
         self.closed = True
         try:
+            self.closing_notes = [(c.line, words) for c, words in self._background_exits()]
             shell = self._sessions.get("shell")
             self._close_sessions()
             if self.transcript is not None and shell is not None:
@@ -370,9 +373,42 @@ class FileRun:
             result = self._located(session, session.collect(ticket), cell.source_line)
             outcomes.append(Outcome(None, result))
             self._remember(cell, result)
+        outcomes = self._with_background_exits(outcomes)
         if self.transcript is not None:
             self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
         return outcomes
+
+    def _background_exits(self) -> List[Tuple[Cell, str]]:
+        """Background cells whose process exited non-zero since the last look, and words."""
+        shell = self._sessions.get("shell")
+        exits: Optional[Callable[[], List[Tuple[int, int]]]] = getattr(
+            shell, "background_exits", None
+        )
+        if exits is None or not self._background_names:
+            return []
+        by_name = {c.name: c for c in self.document.cells}
+        found = []
+        for number, status in exits():
+            if number < len(self._background_names):
+                cell = by_name[self._background_names[number]]
+                found.append(
+                    (
+                        cell,
+                        f"background cell {cell.name!r} ({self.display_path}:{cell.line + 1}) "
+                        f"exited with status {status} after it started; see its log.",
+                    )
+                )
+        return found
+
+    def _with_background_exits(self, outcomes: List[Outcome]) -> List[Outcome]:
+        # A service that dies after its cell passed: said in the next cell's report (a
+        # warning when that cell passes), not left for the end of the run.
+        found = self._background_exits() if outcomes else []
+        if not found:
+            return outcomes
+        last = outcomes[-1]
+        note = " ".join([last.result.note, *(words for _, words in found)]).strip()
+        return [*outcomes[:-1], Outcome(last.command, dataclasses.replace(last.result, note=note))]
 
     def prefetchable(self, cell: Cell) -> bool:
         """Whether ``cell`` may start now, while pytest still reports the cell before it.

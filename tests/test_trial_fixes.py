@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -294,3 +296,89 @@ def test_a_timeout_that_kills_the_python_session_says_so_in_its_headline(
     assert "'stubborn' timed out after 1 s (interrupted; the session carries on)" not in (
         result.stdout.str()
     )
+
+
+def test_a_background_cell_that_dies_at_once_fails_with_its_log(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh {name=svc background=true}
+        echo "config error" >&2; exit 3
+        ```
+
+        ```sh {name=fine background=true}
+        sleep 30
+        ```
+
+        ```sh {name=use}
+        echo using svc
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md::svc FAILED*",
+            "doc.md::fine PASSED*",
+            "doc.md::use PASSED*",
+            "doc.md:1: cell 'svc' background cell did not come up: exit status 3",
+            "*The background cell exited with status 3 as soon as it started.",
+            "background log of cell 'svc':",
+            "config error",
+        ]
+    )
+
+
+def test_a_background_process_that_dies_later_is_told_at_the_next_cell(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh {name=svc background=true}
+        sleep 0.3; echo "lost the database" >&2; exit 4
+        ```
+
+        ```sh {name=meanwhile}
+        sleep 1.5
+        ```
+
+        ```sh {name=check}
+        false
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md::meanwhile",
+            "  doc.md:5: RunbookWarning: cell 'meanwhile': background cell 'svc' (doc.md:1) "
+            "exited with status 4 after it started; see its log.",
+        ]
+    )
+    # told once, not again in the next cell's report
+    assert result.stdout.str().count("exited with status 4") == 1
+
+
+def test_a_background_process_that_died_by_the_files_end_is_told(tmp_path: Path) -> None:
+    from pytest_runbook.document import parse
+    from pytest_runbook.runner import FileRun, RunSettings
+
+    text = "```sh {name=svc background=true}\nsleep 0.2; exit 5\n```\n"
+    run = FileRun(
+        parse(text, "doc.md"),
+        "doc.md",
+        str(tmp_path),
+        RunSettings(env={}, columns=80, update=None, root=str(tmp_path)),
+    )
+    try:
+        [outcome] = run.run(run.document.cells[0])
+        assert outcome.result.status == 0
+        time.sleep(0.6)
+    finally:
+        run.close()
+    assert run.closing_notes == [
+        (0, "background cell 'svc' (doc.md:1) exited with status 5 after it started; see its log.")
+    ]
