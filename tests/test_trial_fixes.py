@@ -382,3 +382,24 @@ def test_a_background_process_that_died_by_the_files_end_is_told(tmp_path: Path)
     assert run.closing_notes == [
         (0, "background cell 'svc' (doc.md:1) exited with status 5 after it started; see its log.")
     ]
+
+
+def test_timeout_zero_says_it_must_be_greater_than_zero(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh {name=a timeout=0}
+        make build
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:1: timeout must be greater than 0 seconds, not '0' (a cell with no time "
+            "cannot run)",
+            "  fix: write timeout=30 (seconds), timeout=2m or timeout=1h",
+        ]
+    )
