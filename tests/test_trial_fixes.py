@@ -403,3 +403,21 @@ def test_timeout_zero_says_it_must_be_greater_than_zero(
             "  fix: write timeout=30 (seconds), timeout=2m or timeout=1h",
         ]
     )
+
+
+def test_no_subprocess_is_dropped_while_it_runs(pytester: pytest.Pytester, runbook: Any) -> None:
+    # A fresh process: the shell session's watchdog starts with the first shell cell.
+    runbook(
+        """
+        ```sh {name=a}
+        echo hi
+        ```
+
+        ```python {name=b}
+        print(1)
+        ```
+        """
+    )
+    result = pytester.runpytest_subprocess("doc.md", "-W", "default", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert "ResourceWarning" not in result.stdout.str() + result.stderr.str()
