@@ -124,7 +124,9 @@ class FileRun:
         return self._workdir
 
     def _own_dir(self, prefix: str) -> str:
-        path = tempfile.mkdtemp(prefix=prefix)
+        # The owner's pid in the name: a later run removes what a killed run left
+        # (sessions/shell/watchdog.py remove_stale).
+        path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
         self._own_dirs.append(path)
         return path
 

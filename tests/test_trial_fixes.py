@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -421,3 +422,42 @@ def test_no_subprocess_is_dropped_while_it_runs(pytester: pytest.Pytester, runbo
     result = pytester.runpytest_subprocess("doc.md", "-W", "default", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     assert "ResourceWarning" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_run_removes_the_cwd_and_home_directories_a_killed_run_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pytest_runbook.document import parse
+    from pytest_runbook.runner import FileRun, RunSettings
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    stale = [temp / f"runbook-cwd-{dead.pid}-x1", temp / f"runbook-home-{dead.pid}-x2"]
+    alive = temp / f"runbook-cwd-{os.getpid()}-x3"
+    for path in [*stale, alive]:
+        path.mkdir()
+        (path / "left.txt").write_text("left behind\n")
+    (tmp_path / "doc.md").write_text("```sh\necho hi\n```\n", "utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "doc.md", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    assert [p.name for p in stale if p.exists()] == []
+    assert alive.exists()  # its owner (this process) still runs
+    # This run's own directory carries its pid, so a later run can tell when it is stale.
+    run = FileRun(
+        parse("---\ncwd: tmp\n---\n\n```sh\npwd\n```\n", "doc.md"),
+        "doc.md",
+        str(tmp_path),
+        RunSettings(env={}, columns=80, update=None, root=str(tmp_path)),
+    )
+    try:
+        assert os.path.basename(run.workdir()).startswith(f"runbook-cwd-{os.getpid()}-")
+    finally:
+        run.close()

@@ -29,7 +29,9 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-_STALE_RE = re.compile(r"runbook-(?:cells-)?(\d+)-")
+# Ours, with the owner's pid: cell and session directories, and the runner's cwd: tmp /
+# home: tmp directories (runbook-cwd-<pid>-..., runbook-home-<pid>-...).
+_STALE_RE = re.compile(r"runbook-(?:cells-|cwd-|home-)?(\d+)-")
 _lock = threading.Lock()
 _writer: Optional[int] = None  # our end of the watchdog's pipe
 _owner = -1  # the pid that started it (a forked child must start its own)
@@ -104,7 +106,8 @@ def _stop(owner: int) -> None:
 
 
 def remove_stale(roots: List[str]) -> None:
-    """Remove ``runbook-[cells-]<pid>-*`` directories of ours whose owner is gone (once)."""
+    """Remove ``runbook-[cells-|cwd-|home-]<pid>-*`` directories of ours whose owner is gone
+    (once)."""
     global _stale_checked
     if _stale_checked:
         return
