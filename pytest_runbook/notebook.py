@@ -183,7 +183,10 @@ def _cell(
     quarto = _quarto(source)
     explicit = metadata.get("name") or quarto.get("label")
     base = str(explicit) if explicit else generate(source.split("\n"))
-    name = names.take((base or f"cell-{index + 1}").replace("::", "-"))
+    if not explicit and not any(c.isalpha() for c in base):
+        # `10`, `2-` or nothing (a cell of `10 * 3`, of symbols) reads as no name at all.
+        base = f"cell-{index + 1}"
+    name = names.take(base.replace("::", "-"))
     skip: Optional[str] = None
     if _SKIP_TAGS.intersection(tags):
         skip = "tagged skip"

@@ -461,3 +461,25 @@ def test_a_run_removes_the_cwd_and_home_directories_a_killed_run_left(tmp_path: 
         assert os.path.basename(run.workdir()).startswith(f"runbook-cwd-{os.getpid()}-")
     finally:
         run.close()
+
+
+def test_notebook_cells_without_a_readable_generated_name_are_numbered(
+    pytester: pytest.Pytester,
+) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="the jupyter extra is not installed")
+    v4 = nbformat.v4
+    nb = v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "P", "language": "python"}}
+    )
+    nb.cells = [
+        v4.new_markdown_cell("# Sums"),
+        v4.new_code_cell("total = 10"),
+        v4.new_code_cell("10"),
+        v4.new_code_cell("2 * 3"),
+        v4.new_code_cell("42", metadata={"name": "7"}),
+    ]
+    (pytester.path / "nb.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    result = pytester.runpytest("nb.ipynb", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        ["nb.ipynb::total-", "nb.ipynb::cell-3", "nb.ipynb::cell-4", "nb.ipynb::7"]
+    )
