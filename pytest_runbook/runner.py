@@ -375,7 +375,8 @@ class FileRun:
             result = self._located(session, session.collect(ticket), cell.source_line)
             outcomes.append(Outcome(None, result))
             self._remember(cell, result)
-        outcomes = self._with_background_exits(outcomes)
+        if not cell.options.background:  # its report never shows a passing cell's notes
+            outcomes = self._with_background_exits(outcomes)
         if self.transcript is not None:
             self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
         return outcomes

@@ -345,13 +345,18 @@ def test_a_background_process_that_dies_later_is_told_at_the_next_cell(
         sleep 1.5
         ```
 
+        ```sh {name=stopped background=true}
+        echo $BASHPID >stopped.pid; exec sleep 30
+        ```
+
         ```sh {name=check}
+        sleep 0.2; kill "$(cat stopped.pid)"; sleep 0.2
         false
         ```
         """
     )
     result = pytester.runpytest("doc.md", "-v")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
             "doc.md::meanwhile",
@@ -359,8 +364,9 @@ def test_a_background_process_that_dies_later_is_told_at_the_next_cell(
             "exited with status 4 after it started; see its log.",
         ]
     )
-    # told once, not again in the next cell's report
+    # told once, not again in the next cell's report; a job stopped with kill is not told
     assert result.stdout.str().count("exited with status 4") == 1
+    assert "background cell 'stopped'" not in result.stdout.str()
 
 
 def test_a_background_process_that_died_by_the_files_end_is_told(tmp_path: Path) -> None:

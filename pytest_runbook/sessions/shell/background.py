@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import signal
 import time
 from typing import List, Optional, Sequence, Set, Tuple
 
@@ -180,6 +181,13 @@ def died_at_once(rc_file: str, log: str, grace: float = START_GRACE) -> Optional
     )
 
 
+# Exits by the signals that stop a service on purpose (a later `kill $pid`, a teardown
+# cell): not worth a word. A crash (SIGSEGV, SIGABRT) or an exit status is.
+_STOPPED = frozenset(
+    128 + s for s in (signal.SIGHUP, signal.SIGINT, signal.SIGKILL, signal.SIGTERM)
+)
+
+
 class Exits:
     """The file's background jobs' status files; each non-zero exit is told once."""
 
@@ -193,7 +201,7 @@ class Exits:
 
     def failed_since(self) -> List[Tuple[int, int]]:
         """(job number in start order, exit status) of jobs that exited non-zero since the
-        last call."""
+        last call, unless a stop signal ended them."""
         found = []
         for number, rc_file in enumerate(self.rc_files):
             if number in self.told:
@@ -201,6 +209,6 @@ class Exits:
             status = read_rc(rc_file)
             if status is not None:
                 self.told.add(number)  # ended: a later look finds nothing new
-                if status != 0:
+                if status != 0 and status not in _STOPPED:
                     found.append((number, status))
         return found
