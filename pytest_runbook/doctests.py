@@ -63,10 +63,12 @@ class Example:
 
 
 def is_transcript(source: str) -> bool:
-    """A ```python block that is a doctest transcript: its first non-blank line is ``>>> ``."""
+    """A ```python block that is a doctest transcript: its first line that is neither blank
+    nor a ``#`` comment is ``>>> `` (a heading comment does not make examples code)."""
     for line in source.splitlines():
-        if line.strip():
-            return line.lstrip().startswith(">>> ") or line.strip() == ">>>"
+        text = line.strip()
+        if text and not text.startswith("#"):
+            return line.lstrip().startswith(">>> ") or text == ">>>"
     return False
 
 

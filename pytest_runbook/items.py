@@ -173,6 +173,13 @@ class RunbookFile(pytest.Module):
             run.close()
             if run.transcript is not None and transcript_dir is not None:
                 run.transcript.write(transcript_dir / self.display_path)
+            for line, note in run.closing_notes:
+                warnings.warn_explicit(
+                    RunbookWarning(note),
+                    category=RunbookWarning,
+                    filename=self.display_path,
+                    lineno=line + 1,
+                )
         if failures:  # an error at teardown of the file's last item, as a failing finalizer is
             raise CellFailed("\n\n".join(report.render(failure) for failure in failures))
 
@@ -478,7 +485,7 @@ class RunbookItem(pytest.Item):
             _skip(f"earlier cell {run.stopped_by!r} failed (on-failure: stop)")
         missing = run.missing_interpreter(cell)
         if missing is not None:  # before its prerequisites run for nothing
-            _skip(missing)
+            raise CellFailed(missing)
         if run.stopped_by is not None:
             return  # a teardown cell after on-failure stop: the skipped cells stay unrun
         undecided = run.undecided_before(cell)

@@ -116,3 +116,13 @@ def language_of(cell: Cell) -> Language:
     if row is None:
         raise UnknownLanguage(f"no session runs cells of kind {cell.kind!r}")
     return row
+
+
+# Names that mean Python where a document names a language: Jupytext and Jupyter Book write
+# ```{code-cell} ipython3, and notebooks' lexers say ipython3.
+_LANGUAGE_ALIASES = {"ipython3": "python", "ipython": "python"}
+
+
+def canonical_language(name: str) -> str:
+    """A fence's, cell's or kernelspec's language name as the parser's tables know it."""
+    return _LANGUAGE_ALIASES.get(name, name)

@@ -194,6 +194,8 @@ class Result:
     # A ``>>>`` example's stderr, kept out of ``output`` (stdout only then), because doctest
     # compares stdout only; reports and transcripts show it. "" for everything else.
     stderr: str = ""
+    # Stopping this cell (a timeout) ended its session: the next cell starts afresh.
+    session_lost: bool = False
     # Rich outputs a kernel displayed, as (mime type, data): images for transcripts.
     displays: Tuple[Tuple[str, bytes], ...] = ()
     # A kernel's outputs as nbformat output dicts, for update mode to write into a notebook.

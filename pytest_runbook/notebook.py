@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from .defaults import Defaults
 from .document.names import NameCounter, generate
 from .errors import RunbookError
+from .languages import canonical_language
 from .model import Block, Cell, CellOptions, Document, ExitSpec, Expected, FileOptions
 
 __all__ = ["NotebookUnavailable", "output_text", "read_notebook", "write_outputs"]
@@ -135,9 +136,11 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
     meta = notebook.get("metadata") or {}
     spec = meta.get("kernelspec") or {}
     kernel = str(spec.get("name") or DEFAULT_KERNEL)
-    language = str(
-        spec.get("language") or (meta.get("language_info") or {}).get("name") or "python"
-    ).lower()
+    language = canonical_language(
+        str(
+            spec.get("language") or (meta.get("language_info") or {}).get("name") or "python"
+        ).lower()
+    )
     options = FileOptions(
         shell=(defaults.shell,),
         timeout=defaults.timeout,
@@ -180,7 +183,10 @@ def _cell(
     quarto = _quarto(source)
     explicit = metadata.get("name") or quarto.get("label")
     base = str(explicit) if explicit else generate(source.split("\n"))
-    name = names.take((base or f"cell-{index + 1}").replace("::", "-"))
+    if not explicit and not any(c.isalpha() for c in base):
+        # `10`, `2-` or nothing (a cell of `10 * 3`, of symbols) reads as no name at all.
+        base = f"cell-{index + 1}"
+    name = names.take(base.replace("::", "-"))
     skip: Optional[str] = None
     if _SKIP_TAGS.intersection(tags):
         skip = "tagged skip"

@@ -42,6 +42,11 @@ def parse_duration(value: Any, key: str = "timeout") -> float:
         seconds = float(value)
     elif isinstance(value, str):
         seconds = _duration_text(value.strip().lower())
+    if seconds is not None and seconds <= 0:
+        raise OptionError(
+            f"{key} must be greater than 0 seconds, not {value!r} (a cell with no time cannot run)",
+            f"write {key}=30 (seconds), {key}=2m or {key}=1h",
+        )
     if seconds is None or not seconds > 0 or seconds == float("inf"):
         raise OptionError(
             f"{key} must be a number of seconds such as 30 or 2m, not {value!r}",

@@ -175,7 +175,8 @@ class Rewriter:
         self, doc: Document, start: int, end: int, lines: Sequence[str], block: Block
     ) -> None:
         """Replace lines [start, end) of ``doc`` (inside ``block``) with ``lines``."""
-        new_fence = _fence_for(lines, block.fence)
+        # An indented block (fence "") has no fence to grow.
+        new_fence = _fence_for(lines, block.fence) if block.fence else block.fence
         grow: Tuple[int, ...] = ()
         if new_fence != block.fence:
             grow = (block.fence_line, block.content_end)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -89,6 +90,8 @@ class FileRun:
         self._physical_paths: Dict[str, str] = {}
         self._prefetched: Optional[Tuple[int, Session, Ticket]] = None
         self._background_names: List[str] = []  # in start order, as the session's logs
+        # (0-based line, words) told at the file's end: a background job that exited non-zero.
+        self.closing_notes: List[Tuple[int, str]] = []
         self._shell_moved = False  # a shell cell ran since Python last took the shell's state
         self.excluded: Dict[int, Optional[str]] = {}  # never run as setup; str: cannot tell why
         self.stopped_by: Optional[str] = None  # on-failure stop: the cell that failed
@@ -121,7 +124,9 @@ class FileRun:
         return self._workdir
 
     def _own_dir(self, prefix: str) -> str:
-        path = tempfile.mkdtemp(prefix=prefix)
+        # The owner's pid in the name: a later run removes what a killed run left
+        # (sessions/shell/watchdog.py remove_stale).
+        path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
         self._own_dirs.append(path)
         return path
 
@@ -240,6 +245,7 @@ class FileRun:
             return
         self.closed = True
         try:
+            self.closing_notes = [(c.line, words) for c, words in self._background_exits()]
             shell = self._sessions.get("shell")
             self._close_sessions()
             if self.transcript is not None and shell is not None:
@@ -278,13 +284,21 @@ class FileRun:
         ]
 
     def missing_interpreter(self, cell: Cell) -> Optional[str]:
-        """Why a cell cannot run here (its interpreter is not installed), or None."""
+        """Why a cell cannot run here (its interpreter is not installed), or None.
+
+        An error of the cell, not a skip (SPEC 7): a typo'd or missing interpreter must not
+        pass as a green run; ``requires=`` is how a cell says it may be skipped.
+        """
         if not cell.interpreter or not self._through_interpreter(cell):
             return None
         program = cell.interpreter[0]
         if self._installed(program):
             return None
-        return f"cell {cell.name!r} needs {program!r}, which is not installed"
+        return (
+            f"{self.display_path}:{cell.line + 1}: cell {cell.name!r} needs {program!r}, which "
+            f"is not installed (not found on PATH)\n  fix: install it, or add "
+            f"requires={shlex.quote(program)} to skip the cell where it is missing"
+        )
 
     def missing_shell(self) -> Optional[str]:
         """A frontmatter/ini shell that is not installed, when some cell runs through it.
@@ -349,7 +363,7 @@ class FileRun:
         row = self._language(cell)
         missing = self.missing_interpreter(cell)
         if missing is not None:
-            raise CellSkipped(missing)
+            raise RunError(missing)
         self._ran.add(cell.index)
         session = self.session_for(cell)
         cwd = self.cell_cwd(cell)
@@ -387,9 +401,43 @@ class FileRun:
             result = self._located(session, session.collect(ticket), cell.source_line)
             outcomes.append(Outcome(None, result))
             self._remember(cell, result)
+        if not cell.options.background:  # its report never shows a passing cell's notes
+            outcomes = self._with_background_exits(outcomes)
         if self.transcript is not None:
             self.transcript.record(cell, [o.result for o in outcomes], time.monotonic() - started)
         return outcomes
+
+    def _background_exits(self) -> List[Tuple[Cell, str]]:
+        """Background cells whose process exited non-zero since the last look, and words."""
+        shell = self._sessions.get("shell")
+        exits: Optional[Callable[[], List[Tuple[int, int]]]] = getattr(
+            shell, "background_exits", None
+        )
+        if exits is None or not self._background_names:
+            return []
+        by_name = {c.name: c for c in self.document.cells}
+        found = []
+        for number, status in exits():
+            if number < len(self._background_names):
+                cell = by_name[self._background_names[number]]
+                found.append(
+                    (
+                        cell,
+                        f"background cell {cell.name!r} ({self.display_path}:{cell.line + 1}) "
+                        f"exited with status {status} after it started; see its log.",
+                    )
+                )
+        return found
+
+    def _with_background_exits(self, outcomes: List[Outcome]) -> List[Outcome]:
+        # A service that dies after its cell passed: said in the next cell's report (a
+        # warning when that cell passes), not left for the end of the run.
+        found = self._background_exits() if outcomes else []
+        if not found:
+            return outcomes
+        last = outcomes[-1]
+        note = " ".join([last.result.note, *(words for _, words in found)]).strip()
+        return [*outcomes[:-1], Outcome(last.command, dataclasses.replace(last.result, note=note))]
 
     def prefetchable(self, cell: Cell) -> bool:
         """Whether ``cell`` may start now, while pytest still reports the cell before it.

@@ -451,6 +451,8 @@ def console_goes_on(
 def explain(result: Result, exit_spec: ExitSpec, timeout: float) -> str:
     """Why a result is not a finished run with an accepted status, in words."""
     if result.timed_out:
+        if result.session_lost:
+            return f"timed out after {timeout:g} s (stopping it ended the session; state is lost)"
         return f"timed out after {timeout:g} s (interrupted; the session carries on)"
     if result.waiting_for_input:
         return (

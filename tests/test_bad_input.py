@@ -198,14 +198,17 @@ def test_every_problem_of_a_file_is_reported_at_once(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(["*doc.md:5: RunbookWarning: unknown attribute 'tiemout'*"])
 
 
-def test_unknown_interpreter_skips_naming_it(pytester: pytest.Pytester) -> None:
+def test_unknown_interpreter_is_an_error_naming_it_and_the_fix(pytester: pytest.Pytester) -> None:
     data = md(
         "# T\n\n```sh {name=a interpreter=nosuch}\necho hi\n```\n\n```sh {name=b}\necho ok\n```\n"
     )
     result = run(pytester, data)
-    result.assert_outcomes(passed=1, skipped=1)
+    result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
-        ["SKIPPED [1] doc.md:3: cell 'a' needs 'nosuch', which is not installed"]
+        [
+            "doc.md:3: cell 'a' needs 'nosuch', which is not installed (not found on PATH)",
+            "  fix: install it, or add requires=nosuch to skip the cell where it is missing",
+        ]
     )
 
 

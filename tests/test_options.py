@@ -37,7 +37,7 @@ def test_durations(text: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["soon", "", "0", "-1", "30s2m", "1m1m", "m", "ms", "1 d", "inf", True, None, [1]]
+    "text", ["soon", "", "-1", "30s2m", "1m1m", "m", "ms", "1 d", "inf", True, None, [1]]
 )
 def test_bad_durations_say_what_to_write(text: object) -> None:
     with pytest.raises(OptionError) as caught:
@@ -50,6 +50,16 @@ def test_bad_durations_say_what_to_write(text: object) -> None:
     )
     with pytest.raises(Invalid):
         parse_timeout(text)
+
+
+@pytest.mark.parametrize("value", ["0", 0, 0.0, "0s", "0ms", "0m0s"])
+def test_a_zero_duration_must_be_greater_than_zero(value: object) -> None:
+    with pytest.raises(OptionError) as caught:
+        parse_duration(value)
+    assert caught.value.message == (
+        f"timeout must be greater than 0 seconds, not {value!r} (a cell with no time cannot run)"
+    )
+    assert caught.value.hint == "write timeout=30 (seconds), timeout=2m or timeout=1h"
 
 
 def test_columns() -> None:

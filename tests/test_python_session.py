@@ -359,10 +359,13 @@ def test_cwd_environ_and_exports_are_adopted(session: PythonSession, tmp_path: P
     assert r.output == f"1 2\n{tmp_path}/sub\n0\n"
     r = run(session, "print(os.environ.get('A'))", environ={"A": "3", "PATH": os.environ["PATH"]})
     assert r.output == "3\n"
-    # given again unchanged, it is adopted again: what a cell set itself is gone
+    # given again unchanged, nothing changed in the shell: what a cell set itself stays
     run(session, "os.environ['A'] = 'mine'")
     r = run(session, "print(os.environ.get('A'))", environ={"A": "3", "PATH": os.environ["PATH"]})
-    assert r.output == "3\n"
+    assert r.output == "mine\n"
+    # the shell changing it wins
+    r = run(session, "print(os.environ.get('A'))", environ={"A": "4", "PATH": os.environ["PATH"]})
+    assert r.output == "4\n"
     run(session, "os.environ['A'] = 'mine'")
     assert run(session, "print(os.environ.get('A'))").output == "mine\n"  # None: keep
 

@@ -524,10 +524,11 @@ def test_script_cell_failure_and_python_errors(pytester: pytest.Pytester, runboo
     result.stdout.fnmatch_lines(["*about to fail*", "*exit status: 3*"])
 
 
-def test_missing_interpreter_skips_with_its_name(
+def test_missing_interpreter_is_an_error_naming_it_and_requires_skips(
     pytester: pytest.Pytester, runbook, tmp_path: Path
 ) -> None:
-    # A PATH with bash and coreutils but without ruby/php/lua: those cells skip, naming it.
+    # A PATH with bash and coreutils but without ruby/php/lua: those cells are errors naming
+    # the program and the fix (SPEC 7); requires= is how a cell asks to be skipped instead.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("bash", "cat", "env", "mkdir", "rm", "stty", "sleep", "printf"):
@@ -560,22 +561,28 @@ def test_missing_interpreter_skips_with_its_name(
         ```ts {{"name":"ts"}}
         console.log("hi")
         ```
+
+        ```ruby {{"name":"optional","requires":"ruby"}}
+        puts "hi"
+        ```
         """
     )
     result = pytester.runpytest("doc.md", "-rs")
-    result.assert_outcomes(skipped=5)
+    result.assert_outcomes(errors=5, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "*'rb' needs 'ruby', which is not installed*",
+            "doc.md:6: cell 'rb' needs 'ruby', which is not installed (not found on PATH)",
+            "  fix: install it, or add requires=ruby to skip the cell where it is missing",
             "*'php' needs 'php', which is not installed*",
             "*'lua' needs 'lua', which is not installed*",
             "*'fake' needs 'fake-interpreter-xyz', which is not installed*",
             "*'ts' needs '*', which is not installed*",
+            "SKIPPED * requires 'ruby', not found on PATH",
         ]
     )
 
 
-def test_skipped_interpreter_cell_does_not_block_the_rest(
+def test_a_cell_with_a_missing_interpreter_does_not_block_the_rest(
     pytester: pytest.Pytester, runbook
 ) -> None:
     runbook(
@@ -598,7 +605,7 @@ def test_skipped_interpreter_cell_does_not_block_the_rest(
         """
     )
     pytester.runpytest("doc.md::b").assert_outcomes(passed=1)
-    pytester.runpytest("doc.md").assert_outcomes(passed=2, skipped=1)
+    pytester.runpytest("doc.md").assert_outcomes(passed=2, errors=1)
 
 
 # -- where one persistent shell differs from Runme ----------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from pytest_runbook import languages
 from pytest_runbook.document import parse
 from pytest_runbook.languages import LANGUAGES, Language, UnknownLanguage, language_of
-from pytest_runbook.runner import CellSkipped, FileRun, RunError, RunSettings
+from pytest_runbook.runner import FileRun, RunError, RunSettings
 from pytest_runbook.verdict import Failure, Passed
 
 DOC = """
@@ -148,7 +148,7 @@ def test_a_bad_cwd_and_a_missing_interpreter_are_reported_not_run(tmp_path: Path
     for run in make_run(tmp_path, text):
         with pytest.raises(RunError, match=r"^doc.md:1: cell .* cwd 'nowhere' is not a dir"):
             run.run(run.document.cells[0])
-        with pytest.raises(CellSkipped, match="needs 'no-such-interp-xyz', which is not installed"):
+        with pytest.raises(RunError, match="needs 'no-such-interp-xyz', which is not installed"):
             run.run(run.document.cells[1])
 
 

@@ -328,7 +328,9 @@ def _kernel(
     if ref is None:
         return None, None
     if ref.language:
-        return ref.name, ref.language
+        from ..languages import canonical_language
+
+        return ref.name, canonical_language(ref.language)
     if ref.name.lower().startswith("python"):
         return ref.name, "python"
     from ..sessions.kernel import KernelUnavailable, check_kernel

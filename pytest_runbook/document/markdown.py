@@ -9,6 +9,7 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from markdown_it.token import Token
 
 from ..defaults import Defaults
 from ..doctests import TranscriptError, is_transcript, parse_examples
+from ..languages import canonical_language
 from ..model import (
     Answer,
     Block,
@@ -81,6 +83,7 @@ _INTERPRETERS: Dict[str, Tuple[str, ...]] = {
 # Fences that may join the file's Python session (``pycon``: doctest transcripts only).
 _PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "pycon"})
 _TYPESCRIPT = frozenset({"ts", "typescript"})
+_EXAMPLE = re.compile(r"\s*>>>( |$)")  # a doctest example's first line
 _TS_RUNNERS: Tuple[Tuple[str, ...], ...] = (("ts-node",), ("deno", "run"), ("bun", "run"))
 
 _RUNME_KEYS = [
@@ -120,6 +123,14 @@ _OUR_KEYS = [
     "match",
     "ansi",
 ]
+# Keys Runme writes on every block it saves, and keys that only matter to a cell that runs.
+_RUNME_BOOKKEEPING = frozenset({"id", *_UI_KEYS})
+_RUN_ONLY_KEYS = frozenset(
+    {*_OUR_KEYS, "background", "cwd", "interactive", "promptEnv", "excludeFromRunAll"}
+)
+_RUNNABLE_LANGUAGES = frozenset(
+    {*SHELL_LANGUAGES, *CONSOLE_LANGUAGES, *_INTERPRETERS, *_TYPESCRIPT, *_PYTHON_LANGUAGES}
+)
 KNOWN_ATTRIBUTES = frozenset([*_RUNME_KEYS, *_UI_KEYS, *_OUR_KEYS, "ignore-output"])
 _OUTPUT_KEYS = frozenset({"match", "ansi"})
 
@@ -284,8 +295,7 @@ class _Parser:
                 self._fence(index, token, applied)
                 directive = None
             elif token.type == "code_block" and token.map is not None:
-                # Indented code is never a cell, but Runme names it, so it takes a name.
-                self.names.take(generate(_content_lines(token.content)))
+                self._indented(index, token)
 
         self.problems.raise_errors()
         cells = tuple(self._finish(i, draft) for i, draft in enumerate(self.drafts))
@@ -350,6 +360,7 @@ class _Parser:
             )
         lines = _content_lines(token.content)
         language, attr_text = split_info(token.info)
+        language = canonical_language(language)
         attrs: Dict[str, Any] = {}
         origins: Dict[str, int] = {}
         if directive is not None:
@@ -360,7 +371,9 @@ class _Parser:
         text_cell = self._text_notebook_cell(token, block)
         skipped_lines = 0
         if text_cell is not None:
-            language = text_cell.language or self.options.kernel_language or "python"
+            language = canonical_language(
+                text_cell.language or self.options.kernel_language or "python"
+            )
             attr_text = None
             found = runbook_attributes(text_cell)
             attrs.update(found)
@@ -393,6 +406,10 @@ class _Parser:
         )
         if problem is not None and role != "doc":
             self.error(line, problem)
+        if role == "doc" and text_cell is not None and text_cell.flavour == "myst":
+            self._unrun_code_cell(line, language)
+        elif role == "doc" and text_cell is None and language:
+            self._unrun_language(line, language, attrs)
         if role not in ("doc", "output") and self._ignored(attrs, origins):
             role = "doc"
 
@@ -489,6 +506,40 @@ class _Parser:
         ansi = self._choice(attrs, origins, "ansi", ("keep", "strip"))
         self.drafts.append(_Draft(index, fields, match, ansi))
 
+    def _indented(self, index: int, token: Token) -> None:
+        """Indented code: a doctest transcript when it holds ``>>>`` lines (as pytest's
+        --doctest-glob reads it), else documentation that Runme still names."""
+        assert token.map is not None
+        lines = _content_lines(token.content)
+        first, end = token.map
+        while end > first + len(lines):  # markdown-it's map takes in trailing blank lines
+            end -= 1
+        commands: Tuple[Command, ...] = ()
+        if self.options.python_session and any(_EXAMPLE.match(line) for line in lines):
+            commands = self._examples(lines, first)
+        if not commands:
+            self.names.take(generate(lines))
+            return
+        raw = self.lines[first] if first < len(self.lines) else ""
+        before = raw[: len(raw) - len(lines[0])] if lines and raw.endswith(lines[0]) else "    "
+        block = Block(first, first, end, "".join(c if c in " \t>" else " " for c in before), "")
+        name = self.names.take(generate([c.source for c in commands]) or f"cell-{first + 1}")
+        fields: Dict[str, Any] = dict(
+            name=name,
+            generated_name=True,
+            kind="pycon",
+            language="pycon",
+            source="\n".join(c.source for c in commands),
+            line=first,
+            source_line=commands[0].line,
+            interpreter=None,
+            options=self._cell_options({}, {}),
+            commands=commands,
+            block=block,
+            attributes={},
+        )
+        self.drafts.append(_Draft(index, fields, None, None))
+
     def _role(
         self,
         language: str,
@@ -567,6 +618,37 @@ class _Parser:
             if language in _TYPESCRIPT:
                 return "script", _typescript_runner()
         return "doc", None
+
+    def _unrun_code_cell(self, line: int, language: str) -> None:
+        # A {code-cell} is code by its author's word: silently leaving it out would collect
+        # nothing and pass.
+        kernel = self.options.kernel_language
+        runs = f"its kernel runs {kernel} cells" if kernel else "no kernelspec names a kernel"
+        self.notice(
+            line,
+            f"{{code-cell}} {language} does not run: no session here runs {language} cells "
+            f"({runs}); write the cell's language as python, bash or the kernel's language, "
+            "or name a kernel for it in the frontmatter's kernelspec",
+        )
+
+    def _unrun_language(self, line: int, language: str, attrs: Mapping[str, Any]) -> None:
+        # ```bahs {name=deploy}: attributes say a cell was meant, but an unknown language
+        # makes it documentation, which would pass unseen. Runme's own ids and UI keys on
+        # every block (```yaml {"id":...}) say nothing about that.
+        meant = set(attrs) - _RUNME_BOOKKEEPING
+        known = sorted(_RUNNABLE_LANGUAGES | {self.options.kernel_language or "python"})
+        if not meant or "ignore" in attrs or "transform" in attrs or language in known:
+            return
+        close = difflib.get_close_matches(language, known, n=1, cutoff=0.75)
+        if not close and not meant & _RUN_ONLY_KEYS:
+            return
+        hint = f"did you mean {close[0]}? " if close else ""
+        self.notice(
+            line,
+            f"fence language {language!r} carries cell attributes but nothing runs it, so "
+            f"the block is documentation; {hint}write a language that runs (bash, sh, "
+            "python, console, ...) or drop the attributes",
+        )
 
     def _ignored(self, attrs: Mapping[str, Any], origins: Mapping[str, int]) -> bool:
         try:

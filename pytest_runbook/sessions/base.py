@@ -31,8 +31,8 @@ class Request:
     stdin: Optional[str] = None  # text, then end of input; "" = end of input at once
     answers: Tuple[Tuple[str, str], ...] = ()  # (regex of a prompt, text sent plus newline)
     exports: Mapping[str, str] = field(default_factory=dict)  # set before the source runs
-    # The whole environment to adopt first (a Python cell takes the shell session's exported
-    # variables); None keeps the session's own.
+    # The shell session's exported environment (before a Python or kernel cell): the session
+    # applies what changed in it since the last one it got; None keeps the session's own.
     environ: Optional[Mapping[str, str]] = None
     interpreter: Optional[Tuple[str, ...]] = None  # a script through this argv (shell only)
     mode: str = "cell"  # "cell"; "example": a doctest example (single mode, echo its values)

@@ -242,6 +242,7 @@ class KernelSession:
         self._lost: Optional[str] = None  # why the previous kernel was replaced
         self._frames: Dict[int, Tuple[str, int]] = {}  # execution count -> (path, first line)
         self._broken: Optional[str] = None  # why the kernel could not start
+        self._handed_environ: Dict[str, str] = dict(env)  # the shell's, as last handed over
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -273,6 +274,7 @@ class KernelSession:
             self._remove_runtime_dir()
             raise _no_such_kernel(self.kernel_name) from None
         self.language = str(spec.language or "").lower()
+        self._handed_environ = dict(self.env)  # a new kernel starts from the session's env
         extra: List[str] = []
         if any("ipykernel" in part for part in spec.argv):
             # IPython would write every cell into the user's ~/.ipython history database.
@@ -413,7 +415,15 @@ class KernelSession:
             return ""
         steps: List[str] = []
         if request.environ is not None:
-            steps.append(f"_os.environ.clear(); _os.environ.update({dict(request.environ)!r})")
+            # Only what the shell changed since the last hand-over (the kernel's own
+            # os.environ changes stay), as in the Python session.
+            before, self._handed_environ = self._handed_environ, dict(request.environ)
+            changed = {k: v for k, v in request.environ.items() if before.get(k) != v}
+            removed = sorted(before.keys() - request.environ.keys())
+            if changed:
+                steps.append(f"_os.environ.update({changed!r})")
+            if removed:
+                steps.append(f"for _k in {removed!r}: _os.environ.pop(_k, None)")
         if request.exports:
             steps.append(f"_os.environ.update({dict(request.exports)!r})")
         if request.cwd is not None:
@@ -623,6 +633,7 @@ class KernelSession:
             exception=exception,
             traceback=traceback,
             state_lost=lost is not None,
+            session_lost=timed_out and self._lost is not None,  # replaced to stop this cell
             displays=_displays(outputs),
             kernel_outputs=outputs,
             raised_at=raised_at,

@@ -195,7 +195,7 @@ class PythonSession:
             return ticket
         environ = request.environ
         if environ is not None and environ == process.environ:
-            environ = None  # the interpreter kept it (adopt_environ says use it again)
+            environ = None  # the interpreter has it: the shell changed nothing since
         message = {
             "op": "run",
             "id": ticket.ident,
@@ -453,6 +453,7 @@ class _Collector:
                 duration=duration,
                 timed_out=timed_out,
                 note=note,
+                session_lost=timed_out,  # without a result message the interpreter is gone
             )
         if timed_out:  # even if it then ended well: it took too long
             note = (

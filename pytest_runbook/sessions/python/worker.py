@@ -105,6 +105,7 @@ class Worker:
         self.stdin_request = -1
         self.sources: Dict[str, List[str]] = {}  # Markdown path -> lines, for tracebacks
         self.environ: Optional[Dict[str, str]] = None  # the last environment the session sent
+        self.start_environ = dict(os.environ)  # what the shell's first hand-over differs from
         self.flags = 0  # ``from __future__`` features seen so far, as the REPL keeps them
         self.stderr_file = -1  # where an example's fd 2 goes; made at the first example
         main = type(sys)("__main__")
@@ -254,11 +255,17 @@ class Worker:
         return b"".join(chunks)
 
     def adopt(self, request: Dict[str, Any]) -> None:
-        if request["environ"] is not None:  # sent only when it changed
-            self.environ = request["environ"]
-        if request["adopt_environ"] and self.environ is not None and os.environ != self.environ:
-            os.environ.clear()  # also what an earlier cell set itself: the request's is the truth
-            os.environ.update(self.environ)
+        environ = request["environ"]  # the shell's exported environment, sent when it changed
+        if environ is not None:
+            # Only what the shell changed since the last hand-over: a cell's own os.environ
+            # changes stay unless the shell changed the same variable.
+            before = self.environ if self.environ is not None else self.start_environ
+            for key in before.keys() - environ.keys():
+                os.environ.pop(key, None)
+            for key, value in environ.items():
+                if before.get(key) != value:
+                    os.environ[key] = value
+            self.environ = environ
         if request["exports"]:
             os.environ.update(request["exports"])
         if request["cwd"] is not None:

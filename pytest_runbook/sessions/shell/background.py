@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import codecs
 import re
+import signal
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set, Tuple
 
 from ...model import Result
 from .processes import stop_group
 from .protocol import Channel, q
 
 _BG_WINDOW = 65536  # characters of background log kept for the ready search
+# How long a background cell without ``ready=`` is watched for dying at once (a config
+# error, a typo'd command): long enough for a failing start, short enough to pay always.
+START_GRACE = 0.1
 
 
 def launcher(
@@ -148,3 +152,63 @@ def await_ready(
             channel.keep_stray(chunk)
         elif chunk is None:
             time.sleep(0.02)
+
+
+def read_log(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return ""
+
+
+def died_at_once(rc_file: str, log: str, grace: float = START_GRACE) -> Optional[Result]:
+    """A failure when the job exits non-zero within ``grace`` seconds of its start, else
+    None (it runs on, or it already finished well): a service that cannot start must not
+    pass as a started one."""
+    t0 = time.monotonic()
+    status = read_rc(rc_file)
+    while status is None and time.monotonic() - t0 < grace:
+        time.sleep(0.01)
+        status = read_rc(rc_file)
+    if not status:
+        return None
+    return Result(
+        output=read_log(log),
+        status=status,
+        duration=time.monotonic() - t0,
+        note=f"The background cell exited with status {status} as soon as it started.",
+    )
+
+
+# Exits by the signals that stop a service on purpose (a later `kill $pid`, a teardown
+# cell): not worth a word. A crash (SIGSEGV, SIGABRT) or an exit status is.
+_STOPPED = frozenset(
+    128 + s for s in (signal.SIGHUP, signal.SIGINT, signal.SIGKILL, signal.SIGTERM)
+)
+
+
+class Exits:
+    """The file's background jobs' status files; each non-zero exit is told once."""
+
+    def __init__(self) -> None:
+        self.rc_files: List[str] = []
+        self.told: Set[int] = set()
+
+    def add(self, rc_file: str) -> int:
+        self.rc_files.append(rc_file)
+        return len(self.rc_files) - 1
+
+    def failed_since(self) -> List[Tuple[int, int]]:
+        """(job number in start order, exit status) of jobs that exited non-zero since the
+        last call, unless a stop signal ended them."""
+        found = []
+        for number, rc_file in enumerate(self.rc_files):
+            if number in self.told:
+                continue
+            status = read_rc(rc_file)
+            if status is not None:
+                self.told.add(number)  # ended: a later look finds nothing new
+                if status != 0 and status not in _STOPPED:
+                    found.append((number, status))
+        return found

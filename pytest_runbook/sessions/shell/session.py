@@ -126,6 +126,7 @@ class ShellSession:
             self._celldir = tempfile.mkdtemp(prefix=cells)
         self._celldir_bytes = self._celldir.encode("utf-8", "surrogateescape")
         self._bg_logs: List[str] = []
+        self._bg_exits = background.Exits()
         self._outstanding: Optional[ShellTicket] = None  # sent, not yet collected
         self._running: Optional[ShellTicket] = None  # being collected now
         marker = b"RUNBOOK_SESSION=" + env_nonce.encode()
@@ -313,6 +314,7 @@ class ShellSession:
         for empty in (rc_file, pid_file, log):  # created here so they are 0600, not umask's
             write_file(empty, b"")
         self._bg_logs.append(log)
+        job = self._bg_exits.add(rc_file)
         cwd = self._resolve(request.cwd) if request.cwd is not None else None
         write_file(
             launcher, background.launcher(body, rc_file, pid_file, log, cwd, request.interpreter)
@@ -337,10 +339,15 @@ class ShellSession:
         if exports:
             self._exported.update(exports)
         if res.status != 0:
+            self._bg_exits.told.add(job)
             return res
         pid = background.read_pid(pid_file)
         started = f"started in the background (pid {pid}); its output goes to the background log"
         if pattern is None:
+            died = background.died_at_once(rc_file, log)
+            if died is not None:
+                self._bg_exits.told.add(job)
+                return dataclasses.replace(died, note=_join([*notes, started + ".", died.note]))
             return Result(
                 output="",
                 status=0,
@@ -350,7 +357,13 @@ class ShellSession:
             )
         io = self._io if self._fd >= 0 else None
         res = background.await_ready(io, pattern, pid, rc_file, log, t0, request.timeout, notes)
+        if res.status != 0:  # its own report says how it ended
+            self._bg_exits.told.add(job)
         return res if not notes else _with_state_lost(res)
+
+    def background_exits(self) -> List[Tuple[int, int]]:
+        """Background jobs (numbered in start order) that exited non-zero since last asked."""
+        return self._bg_exits.failed_since()
 
     def background_logs(self) -> List[str]:
         """What each background cell printed so far: one text per cell, in start order."""
@@ -756,6 +769,7 @@ class ShellSession:
             waiting_for_input=waiting,
             interrupted=interrupted,
             note=_join(notes),
+            session_lost=self._proc is None,  # stopping it took killing the shell
         )
 
 

@@ -17,6 +17,7 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -28,10 +29,13 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-_STALE_RE = re.compile(r"runbook-(?:cells-)?(\d+)-")
+# Ours, with the owner's pid: cell and session directories, and the runner's cwd: tmp /
+# home: tmp directories (runbook-cwd-<pid>-..., runbook-home-<pid>-...).
+_STALE_RE = re.compile(r"runbook-(?:cells-|cwd-|home-)?(\d+)-")
 _lock = threading.Lock()
 _writer: Optional[int] = None  # our end of the watchdog's pipe
 _owner = -1  # the pid that started it (a forked child must start its own)
+_process: Optional[subprocess.Popen[bytes]] = None  # reaped at exit, never left a zombie
 _stale_checked = False
 
 
@@ -64,9 +68,10 @@ def _send(line: bytes) -> None:
 
 
 def _start() -> Optional[int]:
+    global _process
     read_end, write_end = os.pipe()  # neither end is inherited by the shells we spawn
     try:
-        subprocess.Popen(
+        _process = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
@@ -79,11 +84,30 @@ def _start() -> Optional[int]:
         return None
     finally:
         os.close(read_end)
+    atexit.register(_stop, os.getpid())
     return write_end
 
 
+def _stop(owner: int) -> None:
+    """At a clean exit: end of file tells the watchdog to finish (it cleans up whatever
+    is still registered) and it is waited for, briefly, so it is reaped, not dropped."""
+    global _writer, _process
+    if owner != os.getpid() or _owner != owner:
+        return  # a forked child: the watchdog is its parent's
+    with _lock:
+        writer, _writer = _writer, None
+        process, _process = _process, None
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            os.close(writer)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=2)
+
+
 def remove_stale(roots: List[str]) -> None:
-    """Remove ``runbook-[cells-]<pid>-*`` directories of ours whose owner is gone (once)."""
+    """Remove ``runbook-[cells-|cwd-|home-]<pid>-*`` directories of ours whose owner is gone
+    (once)."""
     global _stale_checked
     if _stale_checked:
         return
