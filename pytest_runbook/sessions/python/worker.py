@@ -131,7 +131,7 @@ class Worker:
                 if message["id"] != self.stdin_request or self.stdin_writer < 0:
                     continue
                 data = message["data"].encode("utf-8", "surrogateescape")
-                try:
+                try:  # noqa: SIM105 (contextlib would cost the worker's start-up)
                     os.write(self.stdin_writer, data)
                 except OSError:
                     pass
