@@ -144,7 +144,7 @@ class RunbookFile(pytest.Module):
                 root=str(self.config.rootpath),
                 home=settings.home,
                 transcript=settings.transcript_dir is not None,
-                doctest_flags=_doctest_flags(settings.doctest_optionflags),
+                doctest_flags=_doctest_flags(settings.doctest_optionflags, self.document),
             )
             directory = str(self.path.parent)
             self._run = FileRun(self.document, self.display_path, directory, run_settings)
@@ -605,7 +605,9 @@ def order_items(config: pytest.Config, items: List[pytest.Item]) -> None:
     items[:] = result
 
 
-def _doctest_flags(names: Tuple[str, ...]) -> int:
+def _doctest_flags(names: Tuple[str, ...], document: Document) -> int:
+    if not any(cell.kind == "pycon" for cell in document.cells):
+        return 0  # and doctest stays unimported
     from .doctests import optionflags_from_ini
 
     try:

@@ -18,14 +18,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from . import report
 from .languages import Language, SessionSpec, UnknownLanguage, language_of
 from .model import Cell, Document, Result
 from .sessions.base import Request, Session, Ticket
-from .transcript import Transcript
 from .verdict import Failure, Outcome, Verdict, console_goes_on, judge, judge_setup
+
+if TYPE_CHECKING:  # imported only with --runbook-transcript
+    from .transcript import Transcript
 
 # Runme exports a named cell's output under its name when the name looks like an env var.
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
@@ -92,7 +94,11 @@ class FileRun:
         self._shell_moved = False  # a shell cell ran since Python last took the shell's state
         self.excluded: Dict[int, Optional[str]] = {}  # never run as setup; str: cannot tell why
         self.stopped_by: Optional[str] = None  # on-failure stop: the cell that failed
-        self.transcript = Transcript(document) if settings.transcript else None
+        self.transcript: Optional[Transcript] = None
+        if settings.transcript:
+            from .transcript import Transcript
+
+            self.transcript = Transcript(document)
         self.closed = False
 
     # -- the file's directory, environment and sessions -------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,14 @@ PACKAGE = Path(pytest_runbook.__file__).resolve().parent
 REPORT_CONFTEST = """
 import sys
 
+HEAVY = (
+    "markdown_it", "yaml", "tomllib", "tomli", "doctest", "pexpect", "ptyprocess", "nbformat",
+    "jupyter_client",
+)
+
 def pytest_sessionfinish(session):
     ours = sorted(name for name in sys.modules if name.startswith("pytest_runbook"))
-    heavy = sorted(
-        name for name in ("markdown_it", "yaml", "pexpect", "ptyprocess") if name in sys.modules
-    )
+    heavy = sorted(name for name in HEAVY if name in sys.modules)
     loaders = sorted({type(sys.modules[name].__loader__).__name__ for name in ours[1:]})
     print(f"\\nIMPORTED {' '.join(ours)}\\nHEAVY {' '.join(heavy)}\\nLOADERS {' '.join(loaders)}")
 """
@@ -88,6 +92,38 @@ def test_a_run_without_markdown_imports_no_parser_and_no_session(
         "pytest_runbook.settings",
     ]
     assert report_line(result, "HEAVY") == []
+
+
+def test_a_shell_runbook_imports_only_what_it_uses(pytester: pytest.Pytester, runbook) -> None:
+    # YAML, TOML, doctest, the rewriter, text notebooks, transcripts, pexpect (Linux spawns
+    # bash itself), notebooks and kernels: each is imported by the first file that uses it.
+    pytester.makeconftest(REPORT_CONFTEST)
+    runbook("# One cell\n\n```sh\ntrue\n```\n\n```python\nprint(1)\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    expected_heavy = ["markdown_it"] if sys.platform.startswith("linux") else None
+    heavy = report_line(result, "HEAVY")
+    if expected_heavy is not None:
+        assert heavy == expected_heavy
+    else:  # pexpect spawns the shell elsewhere
+        assert [name for name in heavy if name not in ("pexpect", "ptyprocess")] == ["markdown_it"]
+    imported = set(report_line(result, "IMPORTED"))
+    for unused in ("doctests", "rewrite", "textnotebooks", "transcript", "notebook"):
+        assert f"pytest_runbook.{unused}" not in imported
+    assert not [name for name in imported if name.startswith("pytest_runbook.sessions.python")]
+    assert "pytest_runbook.sessions.kernel" not in imported
+    assert "pytest_runbook.document.yamlload" not in imported
+    # The same file with YAML frontmatter and a pycon transcript: now they are needed.
+    runbook("---\ntimeout: 30\n---\n\n```sh\ntrue\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "yaml" in report_line(result, "HEAVY")
+    runbook("+++\ntimeout = 30\n+++\n\n```pycon\n>>> 1 + 1\n2\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    heavy = report_line(result, "HEAVY")
+    assert "doctest" in heavy and ("tomllib" in heavy or "tomli" in heavy)
+    assert "yaml" not in heavy
 
 
 def test_every_module_opts_out_of_assertion_rewriting() -> None:
