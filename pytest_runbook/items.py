@@ -189,6 +189,15 @@ class RunbookFile(pytest.Module):
         early[self.nodeid] = self.file_run
 
 
+def start_first_file(item: pytest.Item) -> None:
+    """Start the sessions of the run's first file once collection ends: the shell starts up
+    while pytest reports and sets up, as the next file's does while a file's last cell runs."""
+    if isinstance(item, RunbookItem) and not any(
+        mark.name in _MAY_SKIP for mark in item.iter_markers()
+    ):
+        item.parent.start_early(item.parent)
+
+
 def _skip(reason: str) -> NoReturn:
     """Skip with the item's own location (the Markdown line), as a skip mark reports it;
     plain pytest.skip() would name this file's line in ``-rs``."""

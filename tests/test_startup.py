@@ -199,3 +199,32 @@ def test_files_named_one_by_one_run_once_each(pytester: pytest.Pytester, runbook
     pytester.runpytest(*names).assert_outcomes(passed=3)
     assert (pytester.path / "ran").read_text().split() == ["0", "1", "2"]
     pytester.runpytest("--keep-duplicates", names[0], names[0]).assert_outcomes(passed=2)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inspects /proc")
+def test_the_first_files_shell_starts_when_collection_ends(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # Its start-up then overlaps pytest's own work before the first item runs.
+    pytester.makeconftest(
+        "from test_pytest_native import _live_shells\n\n"
+        "def pytest_runtest_setup(item):\n"
+        "    with open('shells-before-setup', 'a') as f:\n"
+        "        f.write(' '.join(_live_shells()) + '\\n')\n"
+    )
+    pytester.syspathinsert(os.path.dirname(__file__))
+    runbook("```sh {name=first}\necho $$ > pid\n```\n\n```sh {name=second}\ntrue\n```\n")
+    pytester.runpytest("doc.md", "-p", "no:randomly").assert_outcomes(passed=2)
+    before_first = (pytester.path / "shells-before-setup").read_text().splitlines()[0].split()
+    assert before_first == [(pytester.path / "pid").read_text().strip()]
+    # Not for --collect-only, which runs nothing.
+    (pytester.path / "shells-before-setup").unlink()
+    pytester.makeconftest(
+        "from test_pytest_native import _live_shells\n\n"
+        "def pytest_unconfigure(config):\n"
+        "    with open('shells-at-end', 'w') as f:\n"
+        "        f.write(' '.join(_live_shells()))\n"
+    )
+    result = pytester.runpytest("doc.md", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["doc.md::first", "doc.md::second"])
+    assert (pytester.path / "shells-at-end").read_text() == ""
