@@ -169,7 +169,7 @@ class RunbookFile(pytest.Module):
         try:
             failures = run.run_pending_teardown()
         finally:
-            run.close()
+            run.close(later=True)  # the run's end waits for what it leaves (plugin.py)
             if run.transcript is not None and transcript_dir is not None:
                 run.transcript.write(transcript_dir / self.display_path)
         if failures:  # an error at teardown of the file's last item, as a failing finalizer is

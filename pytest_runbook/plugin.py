@@ -231,7 +231,11 @@ def _stop_sessions_on_sigterm() -> bool:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM back as it was (pytester runs pytest inside a pytest process)."""
+    """Finish closing the shells; give SIGTERM back as it was (pytester runs pytest inside a
+    pytest process)."""
+    reaper = sys.modules.get(f"{__package__}.sessions.shell.reaper")
+    if reaper is not None:
+        reaper.wait()
     if config.stash.get(_SIGTERM_KEY, False):
         try:
             if signal.getsignal(signal.SIGTERM) is _raise_interrupt:

@@ -205,23 +205,28 @@ class FileRun:
         finally:
             self._checked_env = False  # checked again when the file's first cell runs
 
-    def _close_sessions(self) -> List[str]:
+    def _close_sessions(self, later: bool = False) -> List[str]:
         notes: List[str] = []
         self._prefetched = None
         for session in self._sessions.values():
-            notes += session.close()
+            close_later = getattr(session, "close_later", None) if later else None
+            notes += close_later() if close_later is not None else session.close()
         self._sessions.clear()
         return notes
 
-    def close(self) -> None:
+    def close(self, later: bool = False) -> None:
         """End the sessions and their processes, remove the file's own directories, write
-        nothing further: the transcript, if any, is complete."""
+        nothing further: the transcript, if any, is complete.
+
+        ``later``: a session may leave what nobody waits for (reaping a dead shell, removing
+        its directories) to a helper thread; its processes are gone all the same.
+        """
         if self.closed:
             return
         self.closed = True
         try:
             shell = self._sessions.get("shell")
-            self._close_sessions()
+            self._close_sessions(later)
             if self.transcript is not None and shell is not None:
                 self.transcript.background_log = getattr(shell, "background_log", str)()
         finally:

@@ -228,3 +228,42 @@ def test_the_first_files_shell_starts_when_collection_ends(
     result = pytester.runpytest("doc.md", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["doc.md::first", "doc.md::second"])
     assert (pytester.path / "shells-at-end").read_text() == ""
+
+
+def test_the_run_ends_once_every_closed_shell_is_reaped_and_its_directories_removed(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # A file's teardown leaves the reaping and the removal to a helper thread; the run's end
+    # (here, pytester's in-process run returning) waits for it, even when the thread is slow.
+    pytester.makeconftest(
+        "import time\n"
+        "from pytest_runbook.sessions.shell import reaper\n\n"
+        "def pytest_runtest_teardown(item):\n"
+        "    reaper.defer(lambda: time.sleep(0.5))\n"
+    )
+    for n in range(5):
+        runbook('```sh\necho "$RUNBOOK_TMPDIR" >> ../dirs; echo $$ >> ../pids\n```\n', f"d/{n}.md")
+    pytester.runpytest("d").assert_outcomes(passed=5)
+    dirs = (pytester.path / "dirs").read_text().split()
+    assert len(dirs) == 5 and not [d for d in dirs if os.path.exists(d)]
+    for pid in (pytester.path / "pids").read_text().split():
+        with pytest.raises(ChildProcessError):  # reaped: no zombie left
+            os.waitpid(int(pid), os.WNOHANG)
+
+
+def test_reaper_wait_returns_once_the_deferred_jobs_ran() -> None:
+    import threading
+    import time
+
+    from pytest_runbook.sessions.shell import reaper
+
+    release, done = threading.Event(), []
+    reaper.defer(release.wait, lambda: done.append("first"))
+    reaper.defer(lambda: done.append("second"))
+    waited = threading.Thread(target=reaper.wait)
+    waited.start()
+    time.sleep(0.2)
+    assert waited.is_alive() and done == []
+    release.set()
+    waited.join(5)
+    assert not waited.is_alive() and done == ["first", "second"]
