@@ -3,6 +3,7 @@
     python bench/startup.py            # 15 timed runs per figure, a few minutes
     python bench/startup.py -n 5       # quicker, noisier
     python bench/startup.py --only a,c
+    python bench/startup.py --wheel    # the plugin installed from a wheel, as users get it
 
 Each figure is the median wall (and CPU) time of a whole ``python -m pytest -q`` process, run
 from a directory holding only its corpus and an empty pytest.ini; the variants of a scenario
@@ -10,6 +11,14 @@ alternate within each repetition, each first in turn, after one untimed warm-up 
 writes bytecode where it may).
 Every scenario runs twice: as usual, and with PYTHONDONTWRITEBYTECODE=1 (CI images), where pytest
 cannot cache the modules it compiles. A run must exit 0 and pass the expected number of tests.
+
+Which install: by default this interpreter's (the dev venv, an editable install of the
+checkout), with the checkout put on PYTHONPATH so that pytest treats it as installed, and its
+bytecode compiled first, as pip does at install time. ``--wheel`` builds a wheel of the
+checkout and installs it into bench/.venvs/runbook-wheel (pytest and the plugin's dependencies
+from PyPI): what users get. pip writes every module's bytecode at install time even under
+PYTHONDONTWRITEBYTECODE=1 (it compiles with py_compile, which ignores the variable), so a
+wheel-installed plugin never compiles its own modules; an editable one without bytecode would.
 
     a  1 empty test: with the plugin vs -p no:runbook            (goal: within 2 ms)
     b  100 empty test files named one by one: plugin vs -p no:runbook   (goal: within 1.05x)
@@ -114,9 +123,15 @@ def scenarios(root: Path) -> List[Scenario]:
 _PASSED = re.compile(r"(\d+) passed")
 
 
+# The interpreter whose pytest runs the scenarios, and where it finds the plugin's package.
+PYTHON = sys.executable
+PACKAGE_DIR = Path()  # set by main()
+WHEEL_VENV = Path(__file__).resolve().parent / ".venvs" / "runbook-wheel"
+
+
 def run_once(scenario: Scenario, variant: Variant, env: Dict[str, str]) -> Tuple[float, float]:
     """Wall seconds and CPU seconds (user + system, the whole process tree) of one run."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
+    command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -137,9 +152,34 @@ def run_once(scenario: Scenario, variant: Variant, env: Dict[str, str]) -> Tuple
 
 
 def _package_dir() -> Path:
-    import pytest_runbook
+    found = subprocess.run(
+        [PYTHON, "-c", "import pytest_runbook; print(pytest_runbook.__file__)"],
+        cwd=tempfile.gettempdir(),  # not the checkout, which would shadow an installed wheel
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(found.stdout.strip()).resolve().parent
 
-    return Path(pytest_runbook.__file__).resolve().parent
+
+def install_wheel() -> str:
+    """Build a wheel of this checkout, install it into WHEEL_VENV; return its interpreter."""
+    checkout = Path(__file__).resolve().parent.parent
+    python = WHEEL_VENV / "bin" / "python"
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(WHEEL_VENV)], check=True)
+
+    def pip(*args: str) -> None:
+        subprocess.run([str(python), "-m", "pip", "-q", *args], env=env, check=True)
+
+    with tempfile.TemporaryDirectory(prefix="runbook-wheel-") as built:
+        pip("wheel", "--no-deps", "-w", built, str(checkout))
+        wheel = str(next(Path(built).glob("pytest_runbook-*.whl")))
+        pip("install", wheel)  # with its dependencies
+        pip("install", "--force-reinstall", "--no-deps", wheel)  # this very build
+    return str(python)
 
 
 def _forget_rewritten(scenario: Scenario) -> None:
@@ -147,7 +187,7 @@ def _forget_rewritten(scenario: Scenario) -> None:
 
     Python's own bytecode stays: pip compiles it at install time.
     """
-    for directory in (_package_dir(), scenario.directory):
+    for directory in (PACKAGE_DIR, scenario.directory):
         for cached in directory.rglob("*-pytest-*.pyc"):
             cached.unlink()
 
@@ -174,7 +214,7 @@ def _as_installed() -> Dict[str, str]:
     the package on sys.path; an editable install's package is found by its own import hook,
     so pytest would rewrite none of it and the figures would miss what users pay.
     """
-    source = _package_dir().parent
+    source = PACKAGE_DIR.parent
     if "site-packages" in source.parts:
         return {}
     return {
@@ -196,12 +236,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=15, help="timed runs per figure")
     parser.add_argument("--only", default="", help="scenario letters, e.g. a,c")
+    parser.add_argument(
+        "--wheel", action="store_true", help="measure the plugin installed from a wheel"
+    )
     options = parser.parse_args(argv)
     wanted = set(options.only.split(",")) if options.only else None
-    compileall.compile_dir(str(_package_dir()), quiet=1)  # as pip does when it installs
+    global PYTHON, PACKAGE_DIR
+    if options.wheel:
+        PYTHON = install_wheel()
+    PACKAGE_DIR = _package_dir()
+    compileall.compile_dir(str(PACKAGE_DIR), quiet=1)  # as pip does when it installs
     with tempfile.TemporaryDirectory(prefix="runbook-startup-") as tmp:
         chosen = [s for s in scenarios(Path(tmp)) if wanted is None or s.key in wanted]
         print(f"median of {options.runs} runs each; python {sys.version.split()[0]}")
+        print(f"pytest-runbook from {PACKAGE_DIR}" + (" (wheel)" if options.wheel else ""))
         if _as_installed():
             print(f"PYTHONPATH={_as_installed()['PYTHONPATH']} (as if installed from a wheel)")
         print("wall: median wall time; cpu: median user+system time (steadier on a busy machine)")

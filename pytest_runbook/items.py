@@ -145,7 +145,7 @@ class RunbookFile(pytest.Module):
                 root=str(self.config.rootpath),
                 home=settings.home,
                 transcript=settings.transcript_dir is not None,
-                doctest_flags=_doctest_flags(settings.doctest_optionflags),
+                doctest_flags=_doctest_flags(settings.doctest_optionflags, self.document),
             )
             directory = str(self.path.parent)
             self._run = FileRun(self.document, self.display_path, directory, run_settings)
@@ -170,7 +170,7 @@ class RunbookFile(pytest.Module):
         try:
             failures = run.run_pending_teardown()
         finally:
-            run.close()
+            run.close(later=True)  # the run's end waits for what it leaves (plugin.py)
             if run.transcript is not None and transcript_dir is not None:
                 run.transcript.write(transcript_dir / self.display_path)
             for line, note in run.closing_notes:
@@ -195,6 +195,15 @@ class RunbookFile(pytest.Module):
             return
         self.file_run.start_early()
         early[self.nodeid] = self.file_run
+
+
+def start_first_file(item: pytest.Item) -> None:
+    """Start the sessions of the run's first file once collection ends: the shell starts up
+    while pytest reports and sets up, as the next file's does while a file's last cell runs."""
+    if isinstance(item, RunbookItem) and not any(
+        mark.name in _MAY_SKIP for mark in item.iter_markers()
+    ):
+        item.parent.start_early(item.parent)
 
 
 def _skip(reason: str) -> NoReturn:
@@ -625,7 +634,9 @@ def order_items(config: pytest.Config, items: List[pytest.Item]) -> None:
     items[:] = result
 
 
-def _doctest_flags(names: Tuple[str, ...]) -> int:
+def _doctest_flags(names: Tuple[str, ...], document: Document) -> int:
+    if not any(cell.kind == "pycon" for cell in document.cells):
+        return 0  # and doctest stays unimported
     from .doctests import optionflags_from_ini
 
     try:

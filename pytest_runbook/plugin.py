@@ -206,7 +206,7 @@ class Selection:
         transcript = settings.transcript_dir
         self.transcript_dir = Path(os.path.abspath(transcript)) if transcript else None
         self._transcripts: Dict[Path, bool] = {}  # directory -> holds transcripts
-        self.offered: Dict[Tuple[pytest.Collector, Path], pytest.Collector] = {}
+        self.offered: Dict[Tuple[pytest.Collector, Path], Optional[pytest.Collector]] = {}
 
     def may_be_runbook(self, name: str) -> bool:
         """Whether a file of this name could be a runbook (no file system access)."""
@@ -277,7 +277,11 @@ def _stop_sessions_on_sigterm() -> bool:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Give SIGTERM back as it was (pytester runs pytest inside a pytest process)."""
+    """Finish closing the shells; give SIGTERM back as it was (pytester runs pytest inside a
+    pytest process)."""
+    reaper = sys.modules.get(f"{__package__}.sessions.shell.reaper")
+    if reaper is not None:
+        reaper.wait()
     if config.stash.get(_SIGTERM_KEY, False):
         try:
             if signal.getsignal(signal.SIGTERM) is _raise_interrupt:
@@ -294,21 +298,31 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     selection = parent.config.stash[_SELECTION_KEY]
     if not selection.may_be_runbook(file_path.name):
         return None
-    if not selection.wants(file_path, parent.session):
-        return None
     # pytest walks a directory again for each file named in it and discards all it offered
-    # but that file: `pytest f1.md ... f100.md` would build 10,000 nodes for 100 files.
+    # but that file: `pytest f1.md ... f100.md` would build 10,000 nodes for 100 files, and
+    # decide 10,000 times which files are runbooks. Each is decided once.
     key = (parent, file_path)
-    node = selection.offered.get(key)
-    if node is None:
+    if key in selection.offered:
+        return selection.offered[key]
+    node = None
+    if selection.wants(file_path, parent.session):
         node = _runbook_file_class(parent.config).from_parent(parent, path=file_path)
-        if not parent.config.getoption("keepduplicates", False):  # a file twice: two nodes
-            selection.offered[key] = node
+    if node is None or not parent.config.getoption("keepduplicates", False):
+        selection.offered[key] = node  # a file named twice with --keep-duplicates: two nodes
     return node
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[_SELECTION_KEY].offered.clear()
+    config = session.config
+    config.stash[_SELECTION_KEY].offered.clear()
+    runbook_items = sys.modules.get(f"{__package__}.items")
+    if (
+        runbook_items is not None
+        and session.items
+        and not config.option.collectonly
+        and not hasattr(config, "workerinput")  # an xdist worker runs what it is sent
+    ):
+        runbook_items.start_first_file(session.items[0])
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,14 +19,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from . import report
 from .languages import Language, SessionSpec, UnknownLanguage, language_of
 from .model import Cell, Document, Result
 from .sessions.base import Request, Session, Ticket
-from .transcript import Transcript
 from .verdict import Failure, Outcome, Verdict, console_goes_on, judge, judge_setup
+
+if TYPE_CHECKING:  # imported only with --runbook-transcript
+    from .transcript import Transcript
 
 # Runme exports a named cell's output under its name when the name looks like an env var.
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
@@ -95,7 +97,11 @@ class FileRun:
         self._shell_moved = False  # a shell cell ran since Python last took the shell's state
         self.excluded: Dict[int, Optional[str]] = {}  # never run as setup; str: cannot tell why
         self.stopped_by: Optional[str] = None  # on-failure stop: the cell that failed
-        self.transcript = Transcript(document) if settings.transcript else None
+        self.transcript: Optional[Transcript] = None
+        if settings.transcript:
+            from .transcript import Transcript
+
+            self.transcript = Transcript(document)
         self.closed = False
 
     # -- the file's directory, environment and sessions -------------------------------------
@@ -230,24 +236,29 @@ class FileRun:
         finally:
             self._checked_env = False  # checked again when the file's first cell runs
 
-    def _close_sessions(self) -> List[str]:
+    def _close_sessions(self, later: bool = False) -> List[str]:
         notes: List[str] = []
         self._prefetched = None
         for session in self._sessions.values():
-            notes += session.close()
+            close_later = getattr(session, "close_later", None) if later else None
+            notes += close_later() if close_later is not None else session.close()
         self._sessions.clear()
         return notes
 
-    def close(self) -> None:
+    def close(self, later: bool = False) -> None:
         """End the sessions and their processes, remove the file's own directories, write
-        nothing further: the transcript, if any, is complete."""
+        nothing further: the transcript, if any, is complete.
+
+        ``later``: a session may leave what nobody waits for (reaping a dead shell, removing
+        its directories) to a helper thread; its processes are gone all the same.
+        """
         if self.closed:
             return
         self.closed = True
         try:
             self.closing_notes = [(c.line, words) for c, words in self._background_exits()]
             shell = self._sessions.get("shell")
-            self._close_sessions()
+            self._close_sessions(later)
             if self.transcript is not None and shell is not None:
                 self.transcript.background_log = getattr(shell, "background_log", str)()
         finally:

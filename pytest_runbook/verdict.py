@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
-from . import doctests, report
+from . import report
 from .languages import UnknownLanguage, language_of
 from .matching import Mismatch, check
 from .model import Block, Cell, Command, ExitSpec, Result
-from .rewrite import expected_for
 
 
 @dataclass(frozen=True)
@@ -184,6 +183,8 @@ class _Judging:
             if self.update and cell.notebook_index is not None:
                 return Rewrite((Edit((), block, outputs=tuple(result.kernel_outputs)),))
             if self.update:
+                from .rewrite import expected_for  # only when update mode writes
+
                 new_lines = expected_for(
                     result.output,
                     self.substitutions,
@@ -209,6 +210,8 @@ class _Judging:
                 outputs = tuple(result.kernel_outputs)
                 return Rewrite((Edit((), cell.block, outputs=outputs),)) if outputs else Passed()
             ansi_keep = str(cell.attributes.get("ansi", "")).lower() == "keep"
+            from .rewrite import expected_for  # only when update mode writes
+
             new_lines = expected_for(result.output, self.substitutions, ansi_keep=ansi_keep)
             if new_lines:
                 return Rewrite((Edit(tuple(new_lines), cell.block, insert=True),))
@@ -251,6 +254,8 @@ class _Judging:
         if mismatch is None:  # only the status changed: keep the output as written
             new_lines = list(command.expected)
         elif self.update and cell.block is not None:
+            from .rewrite import expected_for  # only when update mode writes
+
             new_lines = expected_for(
                 result.output, self.substitutions, console=True, previous=command.expected
             )
@@ -287,6 +292,8 @@ class _Judging:
                 command=command,
             )
         flags = example_flags(command, self.doctest_flags)
+        from . import doctests  # doctest only for ```pycon transcripts
+
         difference = doctests.check(_want(command), result, flags)
         if difference is None:
             return None
@@ -440,6 +447,8 @@ def console_goes_on(
         if result.status is None or result.timed_out:
             return False
         flags = example_flags(command, doctest_flags)
+        from . import doctests
+
         return bool(update) or doctests.check(_want(command), result, flags) is None
     if not finished_ok(result, command.exit) and not status_recordable(
         update, cell, command, result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,14 @@ PACKAGE = Path(pytest_runbook.__file__).resolve().parent
 REPORT_CONFTEST = """
 import sys
 
+HEAVY = (
+    "markdown_it", "yaml", "tomllib", "tomli", "doctest", "pexpect", "ptyprocess", "nbformat",
+    "jupyter_client",
+)
+
 def pytest_sessionfinish(session):
     ours = sorted(name for name in sys.modules if name.startswith("pytest_runbook"))
-    heavy = sorted(
-        name for name in ("markdown_it", "yaml", "pexpect", "ptyprocess") if name in sys.modules
-    )
+    heavy = sorted(name for name in HEAVY if name in sys.modules)
     loaders = sorted({type(sys.modules[name].__loader__).__name__ for name in ours[1:]})
     print(f"\\nIMPORTED {' '.join(ours)}\\nHEAVY {' '.join(heavy)}\\nLOADERS {' '.join(loaders)}")
 """
@@ -88,6 +92,38 @@ def test_a_run_without_markdown_imports_no_parser_and_no_session(
         "pytest_runbook.settings",
     ]
     assert report_line(result, "HEAVY") == []
+
+
+def test_a_shell_runbook_imports_only_what_it_uses(pytester: pytest.Pytester, runbook) -> None:
+    # YAML, TOML, doctest, the rewriter, text notebooks, transcripts, pexpect (Linux spawns
+    # bash itself), notebooks and kernels: each is imported by the first file that uses it.
+    pytester.makeconftest(REPORT_CONFTEST)
+    runbook("# One cell\n\n```sh\ntrue\n```\n\n```python\nprint(1)\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    expected_heavy = ["markdown_it"] if sys.platform.startswith("linux") else None
+    heavy = report_line(result, "HEAVY")
+    if expected_heavy is not None:
+        assert heavy == expected_heavy
+    else:  # pexpect spawns the shell elsewhere
+        assert [name for name in heavy if name not in ("pexpect", "ptyprocess")] == ["markdown_it"]
+    imported = set(report_line(result, "IMPORTED"))
+    for unused in ("doctests", "rewrite", "textnotebooks", "transcript", "notebook"):
+        assert f"pytest_runbook.{unused}" not in imported
+    assert not [name for name in imported if name.startswith("pytest_runbook.sessions.python")]
+    assert "pytest_runbook.sessions.kernel" not in imported
+    assert "pytest_runbook.document.yamlload" not in imported
+    # The same file with YAML frontmatter and a pycon transcript: now they are needed.
+    runbook("---\ntimeout: 30\n---\n\n```sh\ntrue\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "yaml" in report_line(result, "HEAVY")
+    runbook("+++\ntimeout = 30\n+++\n\n```pycon\n>>> 1 + 1\n2\n```\n")
+    result = pytester.runpytest_subprocess("doc.md", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    heavy = report_line(result, "HEAVY")
+    assert "doctest" in heavy and ("tomllib" in heavy or "tomli" in heavy)
+    assert "yaml" not in heavy
 
 
 def test_every_module_opts_out_of_assertion_rewriting() -> None:
@@ -163,3 +199,71 @@ def test_files_named_one_by_one_run_once_each(pytester: pytest.Pytester, runbook
     pytester.runpytest(*names).assert_outcomes(passed=3)
     assert (pytester.path / "ran").read_text().split() == ["0", "1", "2"]
     pytester.runpytest("--keep-duplicates", names[0], names[0]).assert_outcomes(passed=2)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="inspects /proc")
+def test_the_first_files_shell_starts_when_collection_ends(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # Its start-up then overlaps pytest's own work before the first item runs.
+    pytester.makeconftest(
+        "from test_pytest_native import _live_shells\n\n"
+        "def pytest_runtest_setup(item):\n"
+        "    with open('shells-before-setup', 'a') as f:\n"
+        "        f.write(' '.join(_live_shells()) + '\\n')\n"
+    )
+    pytester.syspathinsert(os.path.dirname(__file__))
+    runbook("```sh {name=first}\necho $$ > pid\n```\n\n```sh {name=second}\ntrue\n```\n")
+    pytester.runpytest("doc.md", "-p", "no:randomly").assert_outcomes(passed=2)
+    before_first = (pytester.path / "shells-before-setup").read_text().splitlines()[0].split()
+    assert before_first == [(pytester.path / "pid").read_text().strip()]
+    # Not for --collect-only, which runs nothing.
+    (pytester.path / "shells-before-setup").unlink()
+    pytester.makeconftest(
+        "from test_pytest_native import _live_shells\n\n"
+        "def pytest_unconfigure(config):\n"
+        "    with open('shells-at-end', 'w') as f:\n"
+        "        f.write(' '.join(_live_shells()))\n"
+    )
+    result = pytester.runpytest("doc.md", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["doc.md::first", "doc.md::second"])
+    assert (pytester.path / "shells-at-end").read_text() == ""
+
+
+def test_the_run_ends_once_every_closed_shell_is_reaped_and_its_directories_removed(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    # A file's teardown leaves the reaping and the removal to a helper thread; the run's end
+    # (here, pytester's in-process run returning) waits for it, even when the thread is slow.
+    pytester.makeconftest(
+        "import time\n"
+        "from pytest_runbook.sessions.shell import reaper\n\n"
+        "def pytest_runtest_teardown(item):\n"
+        "    reaper.defer(lambda: time.sleep(0.5))\n"
+    )
+    for n in range(5):
+        runbook('```sh\necho "$RUNBOOK_TMPDIR" >> ../dirs; echo $$ >> ../pids\n```\n', f"d/{n}.md")
+    pytester.runpytest("d").assert_outcomes(passed=5)
+    dirs = (pytester.path / "dirs").read_text().split()
+    assert len(dirs) == 5 and not [d for d in dirs if os.path.exists(d)]
+    for pid in (pytester.path / "pids").read_text().split():
+        with pytest.raises(ChildProcessError):  # reaped: no zombie left
+            os.waitpid(int(pid), os.WNOHANG)
+
+
+def test_reaper_wait_returns_once_the_deferred_jobs_ran() -> None:
+    import threading
+    import time
+
+    from pytest_runbook.sessions.shell import reaper
+
+    release, done = threading.Event(), []
+    reaper.defer(release.wait, lambda: done.append("first"))
+    reaper.defer(lambda: done.append("second"))
+    waited = threading.Thread(target=reaper.wait)
+    waited.start()
+    time.sleep(0.2)
+    assert waited.is_alive() and done == []
+    release.set()
+    waited.join(5)
+    assert not waited.is_alive() and done == ["first", "second"]

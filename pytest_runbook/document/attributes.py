@@ -16,33 +16,12 @@ import shlex
 import textwrap
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
-
 from ..options import OptionError, parse_duration
-
-# libyaml's safe loader when present: same results, several times faster.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlNull(str):
     """A YAML null as written ("", "~", "NULL"): None as a value, its text as a key."""
 
-
-# The same loader with every plain scalar left as its text ("1.10", "yes", "010"): only
-# null (``EMPTY:``, ``~``) and merge keys (``<<: *base``) are still resolved. Runme's Go
-# YAML decodes such values into strings as written, and so do we where a string is meant.
-_KEEP_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
-TextLoader: Any = type(
-    "TextLoader",
-    (_YAML_LOADER,),
-    {
-        "yaml_implicit_resolvers": {
-            first: [r for r in resolvers if r[0] in _KEEP_TAGS]
-            for first, resolvers in _YAML_LOADER.yaml_implicit_resolvers.items()
-        }
-    },
-)
-TextLoader.add_constructor(_KEEP_TAGS[0], lambda loader, node: YamlNull(node.value))
 
 __all__ = [
     "Directive",
@@ -238,9 +217,11 @@ def parse_directive(content: str) -> Optional[Directive]:
     closed = end >= 0
     if closed:
         body = body[:end]
+    from . import yamlload  # PyYAML only for files that have YAML
+
     try:
-        values = yaml.load(textwrap.dedent(body), Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
+        values = yamlload.load(textwrap.dedent(body))
+    except yamlload.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = offset + (mark.line if mark is not None else 0)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -263,7 +244,7 @@ def parse_directive(content: str) -> Optional[Directive]:
         # `name: 1.10` is the name "1.10", as `name=1.10` in an info string, and an answer's
         # `send: yes` types "yes", not "true": a value YAML typed is read back as written
         # (attribute values are text, parsed per key), nested ones included.
-        values = as_written(values, yaml.load(textwrap.dedent(body), Loader=TextLoader))
+        values = as_written(values, yamlload.load_as_written(textwrap.dedent(body)))
     return Directive({str(k): v for k, v in values.items() if v is not None}, offset, closed)
 
 
@@ -280,8 +261,8 @@ def _has_typed_scalar(value: Any) -> bool:
 def as_written(typed: Any, written: Any) -> Any:
     """``typed`` (a YAML load) with each bool/int/float replaced by its source text.
 
-    ``written`` is the same YAML read with ``TextLoader``; where the two shapes differ (they
-    never should) the typed value is kept.
+    ``written`` is the same YAML read by ``yamlload.load_as_written``; where the two shapes
+    differ (they never should) the typed value is kept.
     """
     if isinstance(typed, (bool, int, float)) and isinstance(written, str):
         return str(written)

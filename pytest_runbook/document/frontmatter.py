@@ -14,14 +14,10 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
 from ..defaults import Defaults
 from ..model import FileOptions
 from .attributes import (
-    _YAML_LOADER,
     Invalid,
-    TextLoader,
     YamlNull,
     parse_bool,
     parse_list,
@@ -31,11 +27,6 @@ from .attributes import (
     text_of,
 )
 from .validate import Problems
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on old Pythons only
-    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 # Values that become strings for the shell. YAML 1.1 would turn `1.10` into 1.1 and `yes`
 # into True; Runme's Go YAML decodes them into strings as written, and so do we.
@@ -104,9 +95,11 @@ def _keep_text(value: Any, body: str) -> None:
         targets.append(value["runbook"])
     if not any(isinstance(t.get(k), dict) for t in targets for k in _TEXT_KEYS):
         return
+    from . import yamlload
+
     try:
-        text = yaml.load(body, Loader=TextLoader)
-    except (yaml.YAMLError, RecursionError):  # pragma: no cover - the typed load passed
+        text = yamlload.load_as_written(body)
+    except (yamlload.YAMLError, RecursionError):  # pragma: no cover - the typed load passed
         return
     sources = [text] if isinstance(text, dict) else []
     if sources and isinstance(text.get("runbook"), dict):
@@ -184,6 +177,10 @@ def _load(fmt: str, lines: List[str], end: int) -> Any:
             raise Invalid(f"invalid JSON frontmatter: {exc}", _HINT["json"], line) from None
     body = "".join(line + "\n" for line in lines[1:end])
     if fmt == "toml":
+        if sys.version_info >= (3, 11):  # imported only for TOML frontmatter
+            import tomllib
+        else:  # pragma: no cover - exercised on old Pythons only
+            import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
         try:
             return tomllib.loads(body)
         except tomllib.TOMLDecodeError as exc:
@@ -192,9 +189,11 @@ def _load(fmt: str, lines: List[str], end: int) -> Any:
             raise Invalid(f"invalid TOML frontmatter: {exc}", _HINT[fmt], line) from None
         except RecursionError:
             raise Invalid("frontmatter is nested too deeply", _HINT[fmt], 0) from None
+    from . import yamlload  # PyYAML only for files that have YAML
+
     try:
-        value = yaml.load(body, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
+        value = yamlload.load(body)
+    except yamlload.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         line = 1 + mark.line if mark is not None else 0
@@ -322,6 +321,8 @@ def _kernel(
     """The kernel the frontmatter names (``kernel:``, a Jupytext/MyST ``kernelspec``) and the
     language whose cells it runs: the kernelspec's own, else ``python`` for a ``python*``
     kernel, else what the installed kernel says (which needs the jupyter extra)."""
+    if not any(key in meta for key in ("kernel", "kernelspec", "jupyter")):
+        return None, None  # the usual case, without importing the text notebooks' module
     from ..textnotebooks import kernel_from_frontmatter
 
     ref = kernel_from_frontmatter(meta)

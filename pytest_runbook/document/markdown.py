@@ -16,13 +16,12 @@ import re
 import shlex
 import shutil
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ..defaults import Defaults
-from ..doctests import TranscriptError, is_transcript, parse_examples
 from ..languages import canonical_language
 from ..model import (
     Answer,
@@ -35,7 +34,6 @@ from ..model import (
     Expected,
     FileOptions,
 )
-from ..textnotebooks import FenceCell, TextNotebookError, parse_fence, runbook_attributes
 from .attributes import (
     Invalid,
     decode_escapes,
@@ -58,6 +56,9 @@ from .console import NO_STATUS, parse_console, readme_transcript, root_prompts
 from .frontmatter import file_options, split_frontmatter
 from .names import NameCounter, generate, python_name
 from .validate import Problems
+
+if TYPE_CHECKING:  # MyST and Quarto cells only: imported when a file has some
+    from ..textnotebooks import FenceCell
 
 __all__ = ["parse_text"]
 
@@ -375,6 +376,8 @@ class _Parser:
                 text_cell.language or self.options.kernel_language or "python"
             )
             attr_text = None
+            from ..textnotebooks import runbook_attributes
+
             found = runbook_attributes(text_cell)
             attrs.update(found)
             origins.update(dict.fromkeys(found, line))
@@ -592,7 +595,7 @@ class _Parser:
         named = runme_style or (attrs.get("name") is not None and text_of(attrs["name"]) != "")
         options = self.options
         transcript = language == "pycon" or (
-            language in _PYTHON_LANGUAGES and is_transcript("\n".join(lines))
+            language in _PYTHON_LANGUAGES and _is_transcript(lines)
         )
         if (
             options.kernel
@@ -730,6 +733,8 @@ class _Parser:
     def _text_notebook_cell(self, token: Token, block: Block) -> Optional[FenceCell]:
         if not token.info.lstrip().startswith("{"):
             return None
+        from ..textnotebooks import TextNotebookError, parse_fence  # MyST and Quarto only
+
         try:
             return parse_fence(token.info, token.content)
         except TextNotebookError as error:
@@ -739,6 +744,8 @@ class _Parser:
     def _examples(self, lines: Sequence[str], first_line: int) -> Tuple[Command, ...]:
         """A transcript's ``>>>`` examples as commands, by doctest's parser; ``+SKIP``
         examples are left out, as doctest leaves them."""
+        from ..doctests import TranscriptError, parse_examples  # doctest for transcripts only
+
         try:
             examples = parse_examples("".join(line + "\n" for line in lines), first_line)
         except TranscriptError as error:
@@ -812,3 +819,12 @@ class _Parser:
 def parse_text(text: str, path: str, defaults: Defaults, bom: bool) -> Document:
     """Parse Markdown ``text`` (without its byte order mark); problems raise RunbookError."""
     return _Parser(text, path, defaults).run(text, bom)
+
+
+def _is_transcript(lines: Sequence[str]) -> bool:
+    """``doctests.is_transcript``; a Python block without ``>>>`` does not import doctest."""
+    if not any(">>>" in line for line in lines):
+        return False
+    from ..doctests import is_transcript
+
+    return is_transcript("\n".join(lines))

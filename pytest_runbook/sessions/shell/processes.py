@@ -14,13 +14,14 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import shutil
 import signal
 import subprocess
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 
 def describe(pid: int) -> str:
@@ -308,13 +309,18 @@ class Resources:
         self.closed = False
         self.final_log: Optional[bytes] = None
 
-    def close(self) -> List[str]:
+    def close(self, defer: Optional[Callable[[Callable[[], None]], None]] = None) -> List[str]:
+        """Kill the shell and every process of the session; describe those that had to be.
+
+        ``defer`` is given what nobody waits for, to run later (reaping the dead shell and
+        removing the directories); without it, that is done before returning.
+        """
         if self.closed:
             return []
         self.closed = True
         killed: List[str] = []
+        proc, self.proc = self.proc, None
         try:
-            proc, self.proc = self.proc, None
             sid: Optional[int] = None
             if proc is not None:
                 sid = int(proc.pid)
@@ -328,13 +334,21 @@ class Resources:
             # The shell is a zombie now, not reaped: its pid cannot be reused, so matching on
             # its session id cannot hit a stranger.
             killed = kill_all(self.marker, sid, self.since)
-            if proc is not None:
-                dispose(proc)
         finally:
             self.final_log = read_logs(self.logs)
-            for d in self.dirs:
-                shutil.rmtree(d, ignore_errors=True)
+            release = functools.partial(_release, proc, list(self.dirs))
+            if defer is None:
+                release()
+            else:
+                defer(release)
         return killed
+
+
+def _release(proc: Any, dirs: Sequence[str]) -> None:
+    if proc is not None:
+        dispose(proc)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def read_logs(paths: Sequence[str]) -> bytes:

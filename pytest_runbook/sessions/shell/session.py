@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
 from ..base import Request, Ticket
-from . import background, output, protocol, waits, watchdog
+from . import background, output, protocol, reaper, waits, watchdog
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
 from .protocol import CellReader, Channel, write_file
 from .recovery import recover
@@ -432,11 +432,19 @@ class ShellSession:
 
     def close(self) -> List[str]:
         """End the shell and every process it started; describe any that had to be killed."""
+        return self._close(later=False)
+
+    def close_later(self) -> List[str]:
+        """``close``, leaving the reaping of the dead shell and the removal of its directories
+        to a helper thread (``reaper``): a file's teardown need not wait for them."""
+        return self._close(later=True)
+
+    def _close(self, later: bool) -> List[str]:
         self._proc = None
         self._fd = -1
         self._io = Channel(-1)
         self._outstanding = None  # a cell submitted but never collected dies with the shell
-        return _close_resources(self._res)
+        return _close_resources(self._res, later)
 
     # -- shell lifecycle ---------------------------------------------------------------------
 
@@ -773,9 +781,14 @@ class ShellSession:
         )
 
 
-def _close_resources(res: Resources) -> List[str]:
+def _close_resources(res: Resources, later: bool = False) -> List[str]:
+    def forget() -> None:  # the watchdog minds the directories until they are gone
+        watchdog.unregister(res.marker)
+
+    if later:
+        return res.close(defer=lambda release: reaper.defer(release, forget))
     killed = res.close()
-    watchdog.unregister(res.marker)
+    forget()
     return killed
 
 

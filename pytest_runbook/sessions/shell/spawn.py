@@ -26,8 +26,6 @@ import sys
 import termios
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import pexpect
-
 ROWS = 50
 
 # Signals a terminal's shell starts with at their defaults (SIGKILL/SIGSTOP cannot be set).
@@ -220,6 +218,8 @@ def _find_program(name: str, path: str) -> Optional[str]:
 def _pexpect_spawn(
     argv: Sequence[str], env: Mapping[str, str], cwd: str, rows: int, columns: int
 ) -> Any:
+    import pexpect  # not on Linux's posix_spawn path: importing it costs ~5 ms
+
     try:
         proc = pexpect.spawn(
             argv[0],
