@@ -42,13 +42,15 @@ class CellFailed(Exception):
 
 # Files whose sessions were started early (before their first item), by node id: closed at
 # the end of the run if the file never ran (-x, interrupted, deselected at the last moment).
-_EARLY_KEY = pytest.StashKey[Dict[str, FileRun]]()
+_EARLY_KEY = pytest.StashKey[Dict[str, "RunbookFile"]]()
 
 
 def _close_early_runs(config: pytest.Config, keep: Tuple[str, ...] = ()) -> None:
     early = config.stash.get(_EARLY_KEY, {})
     for nodeid in [n for n in early if n not in keep]:
-        early.pop(nodeid).close()
+        file = early.pop(nodeid)
+        file.file_run.close()
+        file._run = None  # should the file run after all, it starts afresh, not on a closed run
 
 
 @contextlib.contextmanager
@@ -194,7 +196,7 @@ class RunbookFile(pytest.Module):
         if self.nodeid in early or not self.document.cells or self.file_run.closed:
             return
         self.file_run.start_early()
-        early[self.nodeid] = self.file_run
+        early[self.nodeid] = self
 
 
 def start_first_file(item: pytest.Item) -> None:

@@ -267,3 +267,36 @@ def test_reaper_wait_returns_once_the_deferred_jobs_ran() -> None:
     release.set()
     waited.join(5)
     assert not waited.is_alive() and done == ["first", "second"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads /proc")
+def test_a_file_whose_early_start_was_dropped_runs_afresh_and_closes(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    """c.md is started early out of turn, then dropped when b.md starts early (only the next
+    file keeps its head start); when c.md's turn comes it must run on a fresh run of its own
+    and close it at its end, not on the dropped one (whose sessions nobody would close)."""
+    runbook("```sh {name=a1}\ntrue\n```\n\n```sh {name=a2}\ntrue\n```\n", "a.md")
+    runbook("```sh {name=b1}\ntrue\n```\n", "b.md")
+    runbook("```sh {name=c1}\necho $$ > c.pid\n```\n", "c.md")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_runtest_setup(item):
+            if item.name == "a1":
+                files = {i.parent.path.name: i.parent for i in item.session.items}
+                files["c.md"].start_early(files["a.md"])
+        """
+    )
+    result = pytester.runpytest("a.md", "b.md", "c.md", "-p", "no:xdist", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    pid = int((pytester.path / "c.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), f"c.md's shell {pid} lives"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
