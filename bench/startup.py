@@ -24,6 +24,7 @@ wheel-installed plugin never compiles its own modules; an editable one without b
     b  100 empty test files named one by one: plugin vs -p no:runbook   (goal: within 1.05x)
     c  a 1-cell runbook vs 1 empty test                           (goal: within 20 ms)
     d  100 runbooks x 10 `true` cells named one by one vs by directory vs 1,000 empty tests
+       (in 100 files, by directory and named one by one)
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ def scenarios(root: Path) -> List[Scenario]:
                 Variant("1,000 empty tests", ("tests",), 1000),
                 Variant("runbooks by directory", ("docs",), 1000),
                 Variant("runbooks named one by one", tuple(sorted(docs)), 1000),
+                # Like for like: pytest re-collects a named file's directory per argument,
+                # for test files as for runbooks.
+                Variant("tests named one by one", tuple(sorted(tests)), 1000),
             ),
         ),
     ]
