@@ -148,8 +148,21 @@ def _reap(manager: KernelManager, runtime_dir: Optional[str]) -> None:
     finally:
         if runtime_dir is not None:
             shutil.rmtree(runtime_dir, ignore_errors=True)
+        _close_thread_loop()
         with _REAPERS_LOCK, contextlib.suppress(ValueError):
             _REAPERS.remove(threading.current_thread())
+
+
+def _close_thread_loop() -> None:
+    """Close the event loop jupyter_client's sync calls made for this thread: left open, it
+    is garbage collected later as an "unclosed event loop" warning in the user's run."""
+    from jupyter_core import utils
+
+    thread_loop = getattr(utils, "_loop", None)  # jupyter_core's per-thread loop (a ContextVar)
+    loop = thread_loop.get() if thread_loop is not None else None
+    if loop is not None and not loop.is_running():
+        with contextlib.suppress(Exception):
+            loop.close()
 
 
 def _kill_group(manager: KernelManager) -> None:
