@@ -10,15 +10,10 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import difflib
-import json
-import os
-import re
 import shlex
-import shutil
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ..defaults import Defaults
@@ -56,6 +51,29 @@ from .console import NO_STATUS, parse_console, readme_transcript, root_prompts
 from .frontmatter import file_options, split_frontmatter
 from .names import NameCounter, generate, python_name
 from .validate import Problems
+from .vocabulary import (
+    CONSOLE_LANGUAGES,
+    EXAMPLE,
+    INTERPRETERS,
+    KNOWN_ATTRIBUTES,
+    OTHER_PROMPT,
+    OUTPUT_KEYS,
+    PROMPT_ENV,
+    PYTHON_LANGUAGES,
+    RUN_ONLY_KEYS,
+    RUNME_BOOKKEEPING,
+    RUNNABLE_LANGUAGES,
+    SHELL_LANGUAGES,
+    SHELLS,
+    TYPESCRIPT,
+    block_parser,
+    content_lines,
+    is_bash,
+    is_runme_style,
+    program,
+    strip_prompts,
+    typescript_runner,
+)
 
 if TYPE_CHECKING:  # MyST and Quarto cells only: imported when a file has some
     from ..textnotebooks import FenceCell
@@ -64,165 +82,6 @@ __all__ = ["parse_text"]
 
 
 # -- implementation --------------------------------------------------------------------------
-
-SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "zsh", "shellscript"})
-CONSOLE_LANGUAGES = frozenset({"console", "shell-session"})
-_INTERPRETERS: Dict[str, Tuple[str, ...]] = {
-    "python": ("python3",),
-    "py": ("python3",),
-    "python3": ("python3",),
-    "js": ("node",),
-    "javascript": ("node",),
-    "node": ("node",),
-    "ruby": ("ruby",),
-    "rb": ("ruby",),
-    "perl": ("perl",),
-    "pl": ("perl",),
-    "php": ("php",),
-    "lua": ("lua",),
-}
-# Fences that may join the file's Python session (``pycon``: doctest transcripts only).
-_PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "pycon"})
-_TYPESCRIPT = frozenset({"ts", "typescript"})
-_EXAMPLE = re.compile(r"\s*>>>( |$)")  # a doctest example's first line
-_TS_RUNNERS: Tuple[Tuple[str, ...], ...] = (("ts-node",), ("deno", "run"), ("bun", "run"))
-
-_RUNME_KEYS = [
-    "name",
-    "id",
-    "excludeFromRunAll",
-    "cwd",
-    "interpreter",
-    "background",
-    "interactive",
-    "promptEnv",
-    "ignore",
-    "transform",
-    "tag",
-    "category",
-]
-# Runme UI keys: accepted, no effect here.
-_UI_KEYS = [
-    "closeTerminalOnSuccess",
-    "openTerminalOnError",
-    "terminalRows",
-    "mimeType",
-    "mimetype",
-    "skipPrompts",
-]
-_OUR_KEYS = [
-    "timeout",
-    "exit",
-    "skip",
-    "xfail",
-    "requires",
-    "platform",
-    "stdin",
-    "answers",
-    "ready",
-    "teardown",
-    "match",
-    "ansi",
-]
-# Keys Runme writes on every block it saves, and keys that only matter to a cell that runs.
-_RUNME_BOOKKEEPING = frozenset({"id", *_UI_KEYS})
-_RUN_ONLY_KEYS = frozenset(
-    {*_OUR_KEYS, "background", "cwd", "interactive", "promptEnv", "excludeFromRunAll"}
-)
-_RUNNABLE_LANGUAGES = frozenset(
-    {*SHELL_LANGUAGES, *CONSOLE_LANGUAGES, *_INTERPRETERS, *_TYPESCRIPT, *_PYTHON_LANGUAGES}
-)
-KNOWN_ATTRIBUTES = frozenset([*_RUNME_KEYS, *_UI_KEYS, *_OUR_KEYS, "ignore-output"])
-_OUTPUT_KEYS = frozenset({"match", "ansi"})
-
-_PROMPT_ENV = {
-    "yes": "yes",
-    "true": "yes",
-    "1": "yes",
-    "always": "yes",
-    "no": "no",
-    "false": "no",
-    "0": "no",
-    "never": "no",
-    "auto": "auto",
-    "": "auto",
-}
-
-# `user@host:~$ ls`, `root@box:/# apt ...`, `% ls`, `(venv) $ pip`: prompts other than "$ ".
-_OTHER_PROMPT = re.compile(r"^(?:\([^)\s]+\) ?)?(?:[\w.@~:/-]+[$#]|\[[^\]\n]+\][$#]|\$|%) +\S")
-_markdown: Optional[MarkdownIt] = None
-_ts_runner: Optional[Tuple[str, ...]] = None
-
-
-def _block_parser() -> MarkdownIt:
-    # Built on first use (it costs import time for runs that collect no Markdown). Inline
-    # parsing is off: cells, output blocks and directives are all block-level tokens, and
-    # inline parsing would be a third of the parse time.
-    global _markdown
-    if _markdown is None:
-        _markdown = MarkdownIt("commonmark").disable(["inline", "text_join"], ignoreInvalid=True)
-    return _markdown
-
-
-def _typescript_runner() -> Tuple[str, ...]:
-    # Looked up once and only when a document has a ts cell: PATH lookups cost collection time.
-    global _ts_runner
-    if _ts_runner is None:
-        found = [argv for argv in _TS_RUNNERS if shutil.which(argv[0])]
-        _ts_runner = found[0] if found else _TS_RUNNERS[0]
-    return _ts_runner
-
-
-_SHELLS = frozenset({"sh", "bash", "zsh", "ksh", "mksh", "dash", "ash", "fish"})
-
-
-def _program(argv: Sequence[str]) -> Tuple[str, int]:
-    """The program's basename (looking through ``env``) and how many arguments follow it."""
-    words = list(argv)
-    if words and os.path.basename(words[0]) == "env":
-        words = words[1:]
-        # env's own options and NAME=value assignments come before the program.
-        while words and (words[0].startswith("-") or "=" in words[0]):
-            words = words[1:]
-    return (os.path.basename(words[0]), len(words) - 1) if words else ("", 0)
-
-
-def _is_bash(argv: Sequence[str]) -> bool:
-    """A plain bash (also via ``env``): such cells run in the session shell itself."""
-    return _program(argv) == ("bash", 0)
-
-
-def _runme_style(attr_text: str) -> bool:
-    """Attributes as Runme writes them: a JSON object or ``key=value`` pairs.
-
-    Docusaurus line highlights (``js {1,3}``) and bare flags (``{xfail}``) are not: they do
-    not make a documentation block runnable.
-    """
-    try:
-        value = json.loads(attr_text)
-    except (ValueError, RecursionError):
-        return "=" in attr_text
-    return isinstance(value, dict) and bool(value)
-
-
-def _strip_prompts(lines: Sequence[str]) -> str:
-    # "$ cmd" -> "cmd" (Runme's convention); "$VAR=..." is code and stays. The line count is
-    # kept so source line i is file line source_line + i.
-    out = []
-    for line in lines:
-        if line.startswith("$ "):
-            line = line[2:]
-        elif line == "$":
-            line = ""
-        out.append(line)
-    return "\n".join(out)
-
-
-def _content_lines(content: str) -> List[str]:
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 class _Draft:
@@ -250,7 +109,7 @@ class _Parser:
         self.path = path
         self.defaults = defaults
         normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-        self.lines = _content_lines(normalized)
+        self.lines = content_lines(normalized)
         self.problems = Problems(path)
         self.names = NameCounter()
         self.drafts: List[_Draft] = []
@@ -273,7 +132,7 @@ class _Parser:
         self.options = file_options(front, self.defaults, self.problems)
         start = front.end if front is not None else 0
         source = "\n" * start + "".join(line + "\n" for line in self.lines[start:])
-        tokens = _block_parser().parse(source)
+        tokens = block_parser().parse(source)
 
         directive: Optional[Tuple[int, int, Dict[str, Any]]] = None  # token, line, values
         for index, token in enumerate(tokens):
@@ -359,7 +218,7 @@ class _Parser:
                 f"{block.content_end} (the end of the file or of its list/quote); "
                 f"close it with {block.fence}",
             )
-        lines = _content_lines(token.content)
+        lines = content_lines(token.content)
         language, attr_text = split_info(token.info)
         language = canonical_language(language)
         attrs: Dict[str, Any] = {}
@@ -395,15 +254,15 @@ class _Parser:
             # built, without them, so what follows it is read as usual (its output block).
             if problem is not None and (
                 language in SHELL_LANGUAGES | CONSOLE_LANGUAGES | {"", "output"}
-                or language in _INTERPRETERS
-                or language in _TYPESCRIPT
+                or language in INTERPRETERS
+                or language in TYPESCRIPT
             ):
                 self.error(line, problem)
                 info_attrs, problem = {}, None
             attrs.update(info_attrs)
             origins.update(dict.fromkeys(info_attrs, line))
 
-        runme_style = problem is None and attr_text is not None and _runme_style(attr_text)
+        runme_style = problem is None and attr_text is not None and is_runme_style(attr_text)
         role, interpreter = self._role(
             language, attrs, lines, origins, runme_style or text_cell is not None
         )
@@ -432,7 +291,7 @@ class _Parser:
             commands = self._commands(parsed) if parsed is not None else ()
             if not commands:
                 role = "doc"
-                other = next((t for t in lines if _OTHER_PROMPT.match(t)), None)
+                other = next((t for t in lines if OTHER_PROMPT.match(t)), None)
                 if other is not None:
                     self.notice(
                         block.fence_line,
@@ -489,8 +348,8 @@ class _Parser:
             kind = role
             source_line = block.content_start + skipped_lines
             # Prompts are a shell convention: a python script keeps its "$ " lines.
-            shellish = role == "shell" or _program(interpreter or ())[0] in _SHELLS
-            source = _strip_prompts(lines) if shellish else "\n".join(lines)
+            shellish = role == "shell" or program(interpreter or ())[0] in SHELLS
+            source = strip_prompts(lines) if shellish else "\n".join(lines)
         fields: Dict[str, Any] = dict(
             name=name,
             generated_name=not explicit,
@@ -513,12 +372,12 @@ class _Parser:
         """Indented code: a doctest transcript when it holds ``>>>`` lines (as pytest's
         --doctest-glob reads it), else documentation that Runme still names."""
         assert token.map is not None
-        lines = _content_lines(token.content)
+        lines = content_lines(token.content)
         first, end = token.map
         while end > first + len(lines):  # markdown-it's map takes in trailing blank lines
             end -= 1
         commands: Tuple[Command, ...] = ()
-        if self.options.python_session and any(_EXAMPLE.match(line) for line in lines):
+        if self.options.python_session and any(EXAMPLE.match(line) for line in lines):
             commands = self._examples(lines, first)
         if not commands:
             self.names.take(generate(lines))
@@ -580,7 +439,7 @@ class _Parser:
             chosen = declared or shebang
             if chosen is None:
                 chosen = self.options.shell
-            if _is_bash(chosen):
+            if is_bash(chosen):
                 return "shell", None
             return "script", chosen
         if declared is not None:
@@ -589,14 +448,12 @@ class _Parser:
         # with a known interpreter (shells are handled above). It does not make `text`,
         # `yaml`, `json` or an unknown language run: those show files and are documentation.
         if shebang is not None and (
-            language == "" or language in _INTERPRETERS or language in _TYPESCRIPT
+            language == "" or language in INTERPRETERS or language in TYPESCRIPT
         ):
             return "script", shebang
         named = runme_style or (attrs.get("name") is not None and text_of(attrs["name"]) != "")
         options = self.options
-        transcript = language == "pycon" or (
-            language in _PYTHON_LANGUAGES and _is_transcript(lines)
-        )
+        transcript = language == "pycon" or (language in PYTHON_LANGUAGES and _is_transcript(lines))
         if (
             options.kernel
             and declared is None
@@ -604,22 +461,22 @@ class _Parser:
             and not transcript
             and (
                 language == options.kernel_language
-                or (language in _PYTHON_LANGUAGES and options.kernel_language == "python")
+                or (language in PYTHON_LANGUAGES and options.kernel_language == "python")
             )
         ):
             # Jupytext Markdown: every block in the kernel's language is a code cell.
             return f"kernel:{options.kernel}", None
-        if language in _PYTHON_LANGUAGES and options.python_session:
+        if language in PYTHON_LANGUAGES and options.python_session:
             if transcript:
                 return "pycon", None
             if named or options.python_blocks == "all":
                 return "python", None
         name = attrs.get("name")
         if runme_style or (name is not None and text_of(name) != ""):
-            if language in _INTERPRETERS:
-                return "script", _INTERPRETERS[language]
-            if language in _TYPESCRIPT:
-                return "script", _typescript_runner()
+            if language in INTERPRETERS:
+                return "script", INTERPRETERS[language]
+            if language in TYPESCRIPT:
+                return "script", typescript_runner()
         return "doc", None
 
     def _unrun_code_cell(self, line: int, language: str) -> None:
@@ -638,12 +495,12 @@ class _Parser:
         # ```bahs {name=deploy}: attributes say a cell was meant, but an unknown language
         # makes it documentation, which would pass unseen. Runme's own ids and UI keys on
         # every block (```yaml {"id":...}) say nothing about that.
-        meant = set(attrs) - _RUNME_BOOKKEEPING
-        known = sorted(_RUNNABLE_LANGUAGES | {self.options.kernel_language or "python"})
+        meant = set(attrs) - RUNME_BOOKKEEPING
+        known = sorted(RUNNABLE_LANGUAGES | {self.options.kernel_language or "python"})
         if not meant or "ignore" in attrs or "transform" in attrs or language in known:
             return
         close = difflib.get_close_matches(language, known, n=1, cutoff=0.75)
-        if not close and not meant & _RUN_ONLY_KEYS:
+        if not close and not meant & RUN_ONLY_KEYS:
             return
         hint = f"did you mean {close[0]}? " if close else ""
         self.notice(
@@ -708,7 +565,7 @@ class _Parser:
                 elif key == "answers":
                     values["answers"] = tuple(Answer(e, s) for e, s in parse_answers(value))
                 elif key == "promptEnv":
-                    mode = _PROMPT_ENV.get(text_of(value).strip().lower())
+                    mode = PROMPT_ENV.get(text_of(value).strip().lower())
                     if mode is None:
                         self.notice(
                             origins[key],
@@ -783,7 +640,7 @@ class _Parser:
         origins: Mapping[str, int],
         directive: Optional[Tuple[int, int, Dict[str, Any]]],
     ) -> None:
-        self.problems.unknown_keys(attrs, origins, _OUTPUT_KEYS, "output block attribute")
+        self.problems.unknown_keys(attrs, origins, OUTPUT_KEYS, "output block attribute")
         match = self._choice(attrs, origins, "match", ("exact", "contains"))
         ansi = self._choice(attrs, origins, "ansi", ("keep", "strip"))
         previous = (directive[0] if directive is not None else index) - 1
