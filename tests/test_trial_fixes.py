@@ -211,6 +211,9 @@ def test_doctest_examples_after_a_comment_or_indented_are_checked(
         ],
         consecutive=False,
     )
+    # an indented transcript is named as a fenced one is, never by Runme's "2-"
+    result.stdout.fnmatch_lines(["FAILED doc.md::pycon - *"])
+    result.stdout.no_fnmatch_line("*doc.md::2-*")
 
 
 def test_update_mode_rewrites_an_indented_transcript_in_place(

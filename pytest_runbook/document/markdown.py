@@ -385,7 +385,11 @@ class _Parser:
         raw = self.lines[first] if first < len(self.lines) else ""
         before = raw[: len(raw) - len(lines[0])] if lines and raw.endswith(lines[0]) else "    "
         block = Block(first, first, end, "".join(c if c in " \t>" else " " for c in before), "")
-        name = self.names.take(generate([c.source for c in commands]) or f"cell-{first + 1}")
+        # As for a fenced transcript: Runme's name is still counted, the test id is readable.
+        runme_base = generate(lines) or f"cell-{first + 1}"
+        runme_name = self.names.take(runme_base)
+        base = python_name([c.source for c in commands]) or "pycon"
+        name = runme_name if base == runme_base else self.names.take(base)
         fields: Dict[str, Any] = dict(
             name=name,
             generated_name=True,
