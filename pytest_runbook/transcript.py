@@ -53,7 +53,7 @@ class Transcript:
     def _block(self, cell: Cell, prefix: str) -> List[str]:
         """What ``cell`` did: its status line, an output block, links to its images."""
         _, results, duration = self._entries[cell.index]
-        output = "".join(r.output + r.stderr for r in results)  # an example's stderr after it
+        output = "".join(_shown(r) for r in results)
         statuses = ", ".join(_status(r) for r in results) or "not run"
         body = output.rstrip("\n").split("\n") if output.strip() else []
         fence = "`" * max(3, _longest_backticks(body) + 1)
@@ -130,6 +130,18 @@ def _replace(path: Path, data: bytes) -> None:
 
 def _joined(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _shown(result: Result) -> str:
+    """What a terminal would have shown: the output, an example's stderr after it, and the
+    traceback of an uncaught exception (Python and kernels keep it apart from the output)."""
+    text = result.output + result.stderr
+    raised = result.traceback or result.exception
+    if raised:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += raised if raised.endswith("\n") else raised + "\n"
+    return text
 
 
 def _status(result: Result) -> str:

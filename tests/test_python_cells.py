@@ -395,3 +395,23 @@ def test_answers_read_alike_in_shell_and_python_cells(pytester: pytest.Pytester,
     result = pytester.runpytest("doc.md", "-v")
     result.stdout.fnmatch_lines(["*::sh-ans PASSED*", "*::py-ans PASSED*"])
     result.assert_outcomes(passed=2)
+
+
+def test_the_transcript_shows_a_cells_traceback_after_its_output(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    """The session keeps a traceback apart from the output (for the report and for doctest);
+    the transcript shows both, as the terminal would have."""
+    runbook(
+        """
+        ```python {name=boom}
+        print("before")
+        1/0
+        ```
+        """
+    )
+    pytester.runpytest("doc.md", "--runbook-transcript", "out").assert_outcomes(failed=1)
+    text = (pytester.path / "out" / "doc.md").read_text()
+    assert "```output\nbefore\nTraceback (most recent call last):\n" in text
+    assert '  File "doc.md", line 3, in <module>\n' in text
+    assert text.rstrip().endswith("ZeroDivisionError: division by zero\n```")
