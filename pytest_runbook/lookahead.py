@@ -43,11 +43,18 @@ class _LookAhead:
         self._positions: Optional[Dict[int, int]] = None  # id(item) -> index in session.items
         self._kernel_starts: List[int] = []  # first item index of each kernel file, in order
         self._kernel_files: List[RunbookFile] = []
+        # Whether any collected file has a kernel cell; None until the first item. Without
+        # one, looking ahead (a scan of an xdist worker's whole queue per file) is skipped.
+        self.any_kernels: Optional[bool] = None
 
     def step(self, item: RunbookItem, last_of_file: bool) -> None:
         file = item.parent
         arrived = file.nodeid != self.current
         if not arrived and not last_of_file:
+            return
+        if self.any_kernels is None:
+            self.any_kernels = _any_kernel_cells(item.session.items)
+        if not self.any_kernels:  # a run without kernels: nothing to look for, at any file
             return
         self.current = file.nodeid
         if arrived and self.ahead.pop(file.nodeid, None) is None:
@@ -112,6 +119,19 @@ class _LookAhead:
             if candidate.parent.file_run.needs_kernel:
                 self._kernel_starts.append(n)
                 self._kernel_files.append(candidate.parent)
+
+
+def _any_kernel_cells(items: List[pytest.Item]) -> bool:
+    from .items import RunbookItem
+
+    documents = {
+        id(i.parent.document): i.parent.document for i in items if isinstance(i, RunbookItem)
+    }
+    return any(
+        cell.kind.startswith("kernel:")
+        for document in documents.values()
+        for cell in document.cells
+    )
 
 
 def _kernel_files_in(items: List[pytest.Item], current: RunbookFile) -> List[RunbookFile]:
