@@ -52,41 +52,59 @@ def cell_dirs(pid: int) -> List[str]:
     ]
 
 
-def test_kill_9_of_pytest_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None:
-    mark = uuid.uuid4().hex
-    needle = f"\0KILLED_RUN={mark}\0".encode()
-    (tmp_path / "doc.md").write_text(
-        textwrap.dedent(
-            """
-            ```sh {name=service background=true}
-            sleep 300
-            ```
-
-            ```sh {name=orphan}
-            nohup sleep 301 >/dev/null 2>&1 &
-            setsid sleep 302 >/dev/null 2>&1 < /dev/null &
-            ```
-
-            ```sh {name=long timeout=120}
-            sleep 303
-            ```
-            """
-        ).lstrip(),
-        "utf-8",
-    )
+def _start_run(
+    tmp_path: Path, doc: str, mark: str, needle: bytes, *args: str, own_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """pytest on ``doc`` (whose last cell runs ``sleep 303``), its processes marked with
+    ``mark``; returned once that cell runs."""
+    (tmp_path / "doc.md").write_text(textwrap.dedent(doc).lstrip(), "utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "doc.md", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "-p", "no:randomly", "--runbook-env", f"KILLED_RUN={mark}"],
+        [sys.executable, "-m", "pytest", "doc.md", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--runbook-env", f"KILLED_RUN={mark}", *args],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any("sleep 303" in p for p in marked(needle)):
+        ended, late = proc.poll() is not None, time.monotonic() > deadline
+        if ended or late:
+            _stop(proc, needle)
+        assert not ended, "pytest ended before the long cell ran"
+        assert not late, "the long cell never started"
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes], needle: bytes) -> None:
+    """Kill what is left of a run: pytest and every process marked with ``needle``."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for entry in marked(needle):  # never leak into other tests
+        os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+
+
+def test_kill_9_of_pytest_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    needle = f"\0KILLED_RUN={mark}\0".encode()
+    doc = """
+        ```sh {name=service background=true}
+        sleep 300
+        ```
+
+        ```sh {name=orphan}
+        nohup sleep 301 >/dev/null 2>&1 &
+        setsid sleep 302 >/dev/null 2>&1 < /dev/null &
+        ```
+
+        ```sh {name=long timeout=120}
+        sleep 303
+        ```
+        """
+    proc = _start_run(tmp_path, doc, mark, needle, "-p", "no:xdist")
     try:
-        deadline = time.monotonic() + 30
-        while not any("sleep 303" in p for p in marked(needle)):
-            assert proc.poll() is None, "pytest ended before the long cell ran"
-            assert time.monotonic() < deadline, "the long cell never started"
-            time.sleep(0.05)
         running = marked(needle)
         assert any("sleep 300" in p for p in running) and any("sleep 302" in p for p in running)
         assert cell_dirs(proc.pid), "the run's directories should exist while it runs"
@@ -98,11 +116,7 @@ def test_kill_9_of_pytest_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None
         assert marked(needle) == [], "processes of the killed run are left"
         assert cell_dirs(proc.pid) == [], "directories of the killed run are left"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for entry in marked(needle):  # never leak into other tests
-            os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+        _stop(proc, needle)
 
 
 def test_a_run_removes_the_cell_directories_a_dead_run_left(tmp_path: Path) -> None:
@@ -129,43 +143,25 @@ def _ppid(pid: int) -> int:
 def _start_xdist_run(tmp_path: Path, mark: str, needle: bytes) -> subprocess.Popen[bytes]:
     """``pytest -n 2`` on a runbook whose last cell sleeps, in its own session (no terminal:
     a signal reaches the controller alone), once that cell runs."""
-    (tmp_path / "doc.md").write_text(
-        textwrap.dedent(
-            """
-            ```sh {name=service background=true}
-            sleep 300
-            ```
+    doc = """
+        ```sh {name=service background=true}
+        sleep 300
+        ```
 
-            ```sh {name=long timeout=120}
-            sleep 303
-            ```
-            """
-        ).lstrip(),
-        "utf-8",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "doc.md", "-n", "2", "-p", "no:cacheprovider",
-         "-p", "no:randomly", "--runbook-env", f"KILLED_RUN={mark}"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any("sleep 303" in p for p in marked(needle)):
-        assert proc.poll() is None, "pytest ended before the long cell ran"
-        assert time.monotonic() < deadline, "the long cell never started"
-        time.sleep(0.05)
+        ```sh {name=long timeout=120}
+        sleep 303
+        ```
+        """
+    proc = _start_run(tmp_path, doc, mark, needle, "-n", "2", own_session=True)
     assert any("sleep 300" in p for p in marked(needle)), "the service is not running"
     return proc
 
 
 def _end_xdist_run(proc: subprocess.Popen[bytes], needle: bytes) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers too
         proc.wait()
-    for entry in marked(needle):  # never leak into other tests
-        os.kill(int(entry.split(":", 1)[0]), signal.SIGKILL)
+    _stop(proc, needle)
 
 
 def test_kill_9_of_an_xdist_worker_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None:
