@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import signal
 import time
@@ -17,7 +18,7 @@ from typing import List, Optional, Sequence, Set, Tuple
 
 from ...model import Result
 from .processes import stop_group
-from .protocol import Channel, q
+from .protocol import Channel, cell_bytes, interpreter_ext, q, write_file
 
 _BG_WINDOW = 65536  # characters of background log kept for the ready search
 # How long a background cell without ``ready=`` is watched for dying at once (a config
@@ -212,3 +213,31 @@ class Exits:
                 if status != 0 and status not in _STOPPED:
                     found.append((number, status))
         return found
+
+
+def write_job(
+    cell_dir: str, seq: int, source: str, cwd: Optional[str], interpreter: Optional[Sequence[str]]
+) -> Tuple[str, str, str, str]:
+    """Write a background cell's files: (launcher, exit status, pid, log) paths."""
+    ext = interpreter_ext(interpreter)
+    body = os.path.join(cell_dir, f"b{seq}{ext}")
+    launch, rc_file, pid_file, log = (
+        os.path.join(cell_dir, f"b{seq}.{kind}") for kind in ("launch", "rc", "pid", "log")
+    )
+    write_file(body, cell_bytes(source))
+    for empty in (rc_file, pid_file, log):  # created here so they are 0600, not umask's
+        write_file(empty, b"")
+    write_file(launch, launcher(body, rc_file, pid_file, log, cwd, interpreter))
+    return launch, rc_file, pid_file, log
+
+
+def read_each(logs: Sequence[str]) -> List[str]:
+    """What each background cell printed so far: one text per log, in order."""
+    texts = []
+    for path in logs:
+        try:
+            with open(path, "rb") as f:
+                texts.append(f.read().decode("utf-8", "surrogateescape"))
+        except OSError:
+            texts.append("")
+    return texts

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
+from ...model import Result
+
+if TYPE_CHECKING:
+    from .protocol import CellReader
 
 _INCOMPLETE = (
     b"unexpected EOF while looking for matching",
@@ -166,3 +171,53 @@ def failed_command(cell_dir: str, seq: int) -> Tuple[str, Tuple[int, ...]]:
     except ValueError:
         pipe_status = ()
     return command.decode("utf-8", "surrogateescape"), pipe_status
+
+
+def cell_result(
+    cell: CellReader, path: str, shell: str, cell_dir: str, notes: List[str], duration: float
+) -> Tuple[Result, bool]:
+    """The Result of a cell whose END line arrived, and whether xtrace is off in the shell
+    now (the next call to the protocol's helper then needs no redirection)."""
+    fields = cell.fields or [b"", b"", b""]
+    try:
+        status: Optional[int] = int(fields[0])
+    except ValueError:
+        status = None
+    flags = fields[1].decode("ascii", "replace")
+    raw = script_output(cell.chunks, cell_dir.encode("utf-8", "surrogateescape"))
+    incomplete = is_incomplete(raw, path, shell)
+    if incomplete:
+        notes.append(
+            "The cell is incomplete: an unterminated quote, heredoc, brace or compound "
+            "command left the shell waiting for more input (see the shell's message)."
+        )
+        status = None
+    if "e" in flags:
+        notes.append(
+            "The cell turned on `set -e`; it was switched off again so that a later "
+            "failing command does not end the session."
+        )
+    fatal = None
+    if cell.sourced and status is not None:  # failed already or not: the note explains
+        fatal = fatal_expansion_error(raw, cell.source, cell.errexit, shell)
+    if fatal is not None:
+        status = status or 1
+        notes.append(
+            f"bash reported `{fatal}`: in a script (and in Runme) that error ends the cell "
+            "with status 1. The session's interactive bash only skipped that command and "
+            "went on with the next one, so the cell fails here as it would there."
+        )
+    failed = ""
+    pipe_status: Tuple[int, ...] = ()
+    if status and cell.errexit:
+        failed, pipe_status = failed_command(cell_dir, cell.seq)
+    result = Result(
+        output=raw.decode("utf-8", "surrogateescape"),
+        status=status,
+        duration=duration,
+        incomplete=incomplete,
+        note=" ".join(n for n in notes if n),
+        failed_command=failed,
+        pipe_status=pipe_status,
+    )
+    return result, "x" not in flags

@@ -44,7 +44,7 @@ import re
 import select
 import shlex
 import sys
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 SEP = b"\x1e"
 EOS = b"\x1f"
@@ -548,3 +548,15 @@ class Channel:
         while len(fields) < 3:
             fields.append(b"")
         return fields
+
+
+def parse_snapshot(data: bytes) -> Tuple[str, Dict[str, str]]:
+    """The working directory and environment a snapshot line's helper wrote (NUL-separated)."""
+    where, _, rest = data.partition(b"\0")
+    cwd = where[:-1] if where.endswith(b"\n") else where
+    env: Dict[str, str] = {}
+    for item in rest.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name != b"_":  # `_` is the path of `env` itself
+            env[name.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+    return cwd.decode("utf-8", "surrogateescape"), env

@@ -304,21 +304,12 @@ class ShellSession:
         pattern = re.compile(ready) if ready is not None else None
         notes = self._ensure_shell()
         seq = self._next_seq()
-        ext = protocol.interpreter_ext(request.interpreter)
-        body = os.path.join(self._celldir, f"b{seq}{ext}")
-        launcher = os.path.join(self._celldir, f"b{seq}.launch")
-        rc_file = os.path.join(self._celldir, f"b{seq}.rc")
-        pid_file = os.path.join(self._celldir, f"b{seq}.pid")
-        log = os.path.join(self._celldir, f"b{seq}.log")
-        write_file(body, protocol.cell_bytes(request.source))
-        for empty in (rc_file, pid_file, log):  # created here so they are 0600, not umask's
-            write_file(empty, b"")
+        cwd = self._resolve(request.cwd) if request.cwd is not None else None
+        launcher, rc_file, pid_file, log = background.write_job(
+            self._celldir, seq, request.source, cwd, request.interpreter
+        )
         self._bg_logs.append(log)
         job = self._bg_exits.add(rc_file)
-        cwd = self._resolve(request.cwd) if request.cwd is not None else None
-        write_file(
-            launcher, background.launcher(body, rc_file, pid_file, log, cwd, request.interpreter)
-        )
         exports = self._new_exports(request)
         line = protocol.cell_line(
             seq, launcher, None, None, False, False, exports, self._celldir, "", False
@@ -367,14 +358,7 @@ class ShellSession:
 
     def background_logs(self) -> List[str]:
         """What each background cell printed so far: one text per cell, in start order."""
-        texts = []
-        for path in self._bg_logs:
-            try:
-                with open(path, "rb") as f:
-                    texts.append(f.read().decode("utf-8", "surrogateescape"))
-            except OSError:
-                texts.append("")
-        return texts
+        return background.read_each(self._bg_logs)
 
     def background_log(self) -> str:
         """Everything background cells have printed so far."""
@@ -419,16 +403,7 @@ class ShellSession:
             if res.note:
                 self._pending_notes.append(res.note)
             raise OSError(f"the shell did not report its directory and environment: {res.note}")
-        where, _, rest = data.partition(b"\0")
-        cwd = where[:-1] if where.endswith(b"\n") else where
-        env: Dict[str, str] = {}
-        for item in rest.split(b"\0"):
-            name, sep, value = item.partition(b"=")
-            if sep and name != b"_":  # `_` is the path of `env` itself
-                env[name.decode("utf-8", "surrogateescape")] = value.decode(
-                    "utf-8", "surrogateescape"
-                )
-        return cwd.decode("utf-8", "surrogateescape"), env
+        return protocol.parse_snapshot(data)
 
     def close(self) -> List[str]:
         """End the shell and every process it started; describe any that had to be killed."""
@@ -649,7 +624,7 @@ class ShellSession:
                             notes.append(f"The cell's end was never reported: {_BROKEN}; "
                                          f"{recovery.how}.")  # fmt: skip
                             return self._stopped(cell, t0, notes)
-                        notes.append(_waiting_note(cell, stdin, answers, recovery.how))
+                        notes.append(waits.waiting_note(cell.answers, stdin, answers, recovery.how))
                         return self._stopped(cell, t0, notes, waiting=True)
                 else:
                     waiting_hits = 0
@@ -687,49 +662,10 @@ class ShellSession:
 
     def _finish(self, cell: CellReader, t0: float, path: str, notes: List[str]) -> Result:
         self._restore_tty()
-        fields = cell.fields or [b"", b"", b""]
-        try:
-            status: Optional[int] = int(fields[0])
-        except ValueError:
-            status = None
-        flags = fields[1].decode("ascii", "replace")
-        self._quiet_calls = "x" not in flags
-        raw = output.script_output(cell.chunks, self._celldir_bytes)
-        incomplete = output.is_incomplete(raw, path, self._argv[0])
-        if incomplete:
-            notes.append(
-                "The cell is incomplete: an unterminated quote, heredoc, brace or compound "
-                "command left the shell waiting for more input (see the shell's message)."
-            )
-            status = None
-        if "e" in flags:
-            notes.append(
-                "The cell turned on `set -e`; it was switched off again so that a later "
-                "failing command does not end the session."
-            )
-        fatal = None
-        if cell.sourced and status is not None:  # failed already or not: the note explains
-            fatal = output.fatal_expansion_error(raw, cell.source, cell.errexit, self._argv[0])
-        if fatal is not None:
-            status = status or 1
-            notes.append(
-                f"bash reported `{fatal}`: in a script (and in Runme) that error ends the cell "
-                "with status 1. The session's interactive bash only skipped that command and "
-                "went on with the next one, so the cell fails here as it would there."
-            )
-        failed = ""
-        pipe_status: Tuple[int, ...] = ()
-        if status and cell.errexit:
-            failed, pipe_status = output.failed_command(self._celldir, cell.seq)
-        return Result(
-            output=raw.decode("utf-8", "surrogateescape"),
-            status=status,
-            duration=time.monotonic() - t0,
-            incomplete=incomplete,
-            note=_join(notes),
-            failed_command=failed,
-            pipe_status=pipe_status,
+        result, self._quiet_calls = output.cell_result(
+            cell, path, self._argv[0], self._celldir, notes, time.monotonic() - t0
         )
+        return result
 
     def _exited(self, cell: CellReader, t0: float, notes: List[str]) -> Result:
         status = wait_exit(self._proc, 2.0)
@@ -790,18 +726,6 @@ def _close_resources(res: Resources, later: bool = False) -> List[str]:
     killed = res.close()
     forget()
     return killed
-
-
-def _waiting_note(
-    cell: CellReader, stdin: Optional[str], answers: Sequence[Tuple[str, str]], how: str
-) -> str:
-    if cell.answers:
-        what = f"no output matched the expected prompt {cell.answers[0][0].pattern!r}"
-    elif answers or stdin:
-        what = "it wanted more input than stdin/answers provided"
-    else:
-        what = "the cell has no stdin= or answers= for it"
-    return f"Waiting for input: the cell read from the terminal, but {what}; {how}."
 
 
 def _with_state_lost(result: Result) -> Result:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Pattern, Sequence, Tuple
 
 from .processes import proc_pids, proc_stat
 
@@ -201,3 +201,19 @@ def _blocked_on_terminal_ps(fg: int) -> bool:
         if len(parts) > 2 and parts[2] == "ttyin":
             seen = True
     return seen
+
+
+def waiting_note(
+    pending_answers: Sequence[Tuple[Pattern[str], bytes]],
+    stdin: Optional[str],
+    answers: Sequence[Tuple[str, str]],
+    how: str,
+) -> str:
+    """Why a cell that waits for terminal input got none, and what was done about it."""
+    if pending_answers:
+        what = f"no output matched the expected prompt {pending_answers[0][0].pattern!r}"
+    elif answers or stdin:
+        what = "it wanted more input than stdin/answers provided"
+    else:
+        what = "the cell has no stdin= or answers= for it"
+    return f"Waiting for input: the cell read from the terminal, but {what}; {how}."
