@@ -389,9 +389,13 @@ class FileRun:
                 self._ran.add(prefetched[0])
         if row.piecewise:
             for command in cell.commands:
-                # stdin= and answers apply to each command (answers wait for their prompts)
-                request = self._request(cell, row, command.source, command.line, cwd, on_output)
-                result = self._located(session, session.run(request), command.line)
+                if ticket is not None:  # the first command, started early
+                    result = self._located(session, session.collect(ticket), command.line)
+                    ticket = None
+                else:
+                    # stdin= and answers apply to each command (answers wait for their prompts)
+                    request = self._request(cell, row, command.source, command.line, cwd, on_output)
+                    result = self._located(session, session.run(request), command.line)
                 outcomes.append(Outcome(command, result))
                 self._remember(cell, result)
                 subs = self.substitutions(cwd, session)
@@ -461,7 +465,8 @@ class FileRun:
         except UnknownLanguage:
             return False
         idle = self._prefetched is None and row.session_key(cell) in self._sessions
-        return idle and _plain(cell, row) and self._next_to_run(cell)
+        pieces = not row.piecewise or bool(cell.commands)
+        return idle and pieces and _plain(cell, row) and self._next_to_run(cell)
 
     def _next_to_run(self, cell: Cell) -> bool:
         """Nothing comes between: no stop, no replay, and nothing keeps it from running."""
@@ -479,9 +484,12 @@ class FileRun:
             return
         row = language_of(cell)
         session = self.session_for(cell)
-        request = self._request(
-            cell, row, self._source(cell, row), cell.source_line, self.cell_cwd(cell)
-        )
+        cwd = self.cell_cwd(cell)
+        if row.piecewise:  # the first command always runs; whether the rest do, it tells
+            first = cell.commands[0]
+            request = self._request(cell, row, first.source, first.line, cwd)
+        else:
+            request = self._request(cell, row, self._source(cell, row), cell.source_line, cwd)
         self._prefetched = (cell.index, session, session.submit(request))
 
     def run_prerequisite(
@@ -689,13 +697,13 @@ class FileRun:
 
 
 def _plain(cell: Cell, row: Language) -> bool:
-    """A cell whose run needs nothing from its item's moment: run whole (not command by
-    command), in the foreground, without input to feed, not a teardown (its place is the
-    end) and not excludeFromRunAll (it runs only if its item is selected by name)."""
+    """A cell whose run needs nothing from its item's moment: in the foreground, without
+    input to feed, not a teardown (its place is the end) and not excludeFromRunAll (it runs
+    only if its item is selected by name). A console block or ``>>>`` transcript starts only
+    its first command early: whether the next ones run depends on its result."""
     options = cell.options
     return (
-        not row.piecewise
-        and not options.background
+        not options.background
         and options.stdin is None
         and not options.answers
         and not options.teardown

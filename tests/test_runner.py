@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -111,9 +112,41 @@ def test_plain_consecutive_cells_are_prefetched_and_run_once(run: FileRun) -> No
     assert not run.prefetchable(second)  # one at a time
     assert run.run(second)[0].result.output == "one one kept\n"
     assert not run.prefetchable(reads)  # input to feed: runs when its item runs
-    assert not run.prefetchable(console)  # command by command
+    assert not run.prefetchable(console)  # `reads` comes first
     run.excluded = {reads.index: None}
     assert not run.prefetchable(reads)
+    assert run.prefetchable(console)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "```console\n$ touch first\n$ false\n$ touch never\n```\n",
+        "```pycon\n>>> open('first', 'w').close()\n>>> assert False\n"
+        ">>> open('never', 'w').close()\n```\n",
+    ],
+    ids=["console", "pycon"],
+)
+def test_a_transcript_starts_only_its_first_command_early(tmp_path: Path, block: str) -> None:
+    # Whether its later commands run depends on the earlier ones' results.
+    text = "```sh\ntrue\n```\n\n```python {name=py}\npass\n```\n\n" + block
+    for run in make_run(tmp_path, text):
+        shell_cell, python_cell, transcript = run.document.cells
+        run.run(shell_cell)
+        run.run(python_cell)
+        assert run.prefetchable(transcript)
+        run.prefetch(transcript)
+        for _ in range(100):  # it runs while the caller does something else
+            if (tmp_path / "first").exists():
+                break
+            time.sleep(0.02)
+        assert (tmp_path / "first").exists() and not (tmp_path / "never").exists()
+        outcomes = run.run(transcript)
+        assert [o.command.line for o in outcomes if o.command] == [
+            c.line for c in transcript.commands[:2]
+        ]
+        assert not (tmp_path / "never").exists()
+        assert outcomes[0].result.status in (0, None) and len(outcomes) == 2
 
 
 def test_a_prefetched_cell_whose_item_never_ran_is_not_run_again(run: FileRun) -> None:
