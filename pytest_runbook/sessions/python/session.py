@@ -149,7 +149,11 @@ class PythonSession:
     ) -> None:
         self._python = tuple(python)
         self._cwd = cwd
-        self._env = dict(env)
+        # Every process the cells start inherits it, also one that leaves the interpreter's
+        # session (``setsid``, a daemon): close() finds those by it, as the shell session does.
+        self._marker = os.urandom(12).hex()
+        self._env = {**env, "RUNBOOK_SESSION": self._marker}
+        self._since = -1  # start time of its first interpreter: what is older is not the cells'
         self._process: Optional[_Process] = None
         self._start_error = ""
         self._lost = ""  # why the previous interpreter is gone (state lost), "" if none was
@@ -164,6 +168,8 @@ class PythonSession:
             return
         try:
             self._process = _Process(self._python, self._cwd, self._env)
+            if self._since < 0:
+                self._since = _start_ticks(self._process.pid)
             self._start_error = ""
         except OSError as exc:
             what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
@@ -252,16 +258,22 @@ class PythonSession:
         self._closed = True
         process = self._process
         self._process = None
-        if process is None:
-            return []
+        if self._since < 0:
+            return []  # no interpreter ever started: no cell ran
         notes: List[str] = []
         threads: List[str] = []
-        if self._pending is None and process.popen.poll() is None:
+        if process is not None and self._pending is None and process.popen.poll() is None:
             threads = _ask_threads(process, self._next_id + 1)
-        processes = _group_members(process.pid)
-        process.kill()
-        process.reap()
-        process.close_fds()
+        leader = process.pid if process is not None else -1
+        processes = _left_running(leader, self._marker.encode(), self._since)
+        if process is not None:
+            process.kill()
+        for pid, _ in processes:  # outside the group: it left it (setsid, setpgid)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if process is not None:
+            process.reap()
+            process.close_fds()
         if threads:
             notes.append(
                 f"Stopped {_count(len(threads), 'thread')} that Python cells left running: "
@@ -270,7 +282,7 @@ class PythonSession:
         if processes:
             notes.append(
                 f"Killed {_count(len(processes), 'process', 'processes')} that Python cells "
-                f"left running: {'; '.join(processes)}."
+                f"left running: {'; '.join(text for _, text in processes)}."
             )
         return notes
 
@@ -508,27 +520,46 @@ def _ask_threads(process: _Process, ident: int) -> List[str]:
         return []
 
 
-def _group_members(pgid: int) -> List[str]:
-    """Command lines of the processes in the interpreter's group, but itself (Linux only)."""
-    found: List[str] = []
+def _left_running(leader: int, marker: bytes, since: int) -> List[Tuple[int, str]]:
+    """(pid, "command line (pid N)") of what the cells left running (Linux only): the
+    processes of the interpreter's session, and those started ``since`` (the file's first
+    interpreter, in ticks) that left it (``setsid``, or a killed interpreter's children) but
+    carry the session's ``RUNBOOK_SESSION`` marker."""
+    found: List[Tuple[int, str]] = []
     try:
         names = os.listdir("/proc")
     except OSError:
         return found
+    needle = b"\0RUNBOOK_SESSION=" + marker + b"\0"
     for name in names:
-        if not name.isdigit() or int(name) == pgid:
+        if not name.isdigit() or int(name) == leader:
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-            if int(fields[2]) != pgid or fields[0] == b"Z":
+            if fields[0] == b"Z":
+                continue
+            ours = int(fields[3]) == leader
+            if not ours and int(fields[19]) >= since:  # older ones cannot be the cells'
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    ours = needle in b"\0" + f.read() + b"\0"
+            if not ours:
                 continue
             with open(f"/proc/{name}/cmdline", "rb") as f:
                 cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
         except (OSError, IndexError, ValueError):
             continue
-        found.append(f"{cmdline or '?'} (pid {name})")
-    return sorted(found)
+        found.append((int(name), f"{cmdline or '?'} (pid {name})"))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _start_ticks(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (0 when unknown: compare with all)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _closed_result() -> Result:

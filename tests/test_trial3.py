@@ -1,0 +1,64 @@
+"""What a third trial user met on realistic documents, end to end through pytester."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+LINUX = sys.platform.startswith("linux")
+needs_proc = pytest.mark.skipif(not LINUX, reason="inspects /proc")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def _still_alive(pids: List[int], seconds: float = 2.0) -> List[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.02)
+    return [p for p in pids if _alive(p)]
+
+
+@needs_proc
+def test_processes_a_python_cell_detached_with_setsid_end_with_the_file(
+    pytester: pytest.Pytester, runbook: Any, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    runbook(
+        f"""
+        ```python {{name=start}}
+        import os, subprocess
+        daemon = subprocess.Popen(["sleep", "301"], start_new_session=True)
+        shell = subprocess.run("setsid sleep 302 >/dev/null 2>&1 & echo $!", shell=True,
+                               capture_output=True, text=True).stdout.strip()
+        with open({str(pids)!r}, "w") as f:
+            f.write(f"{{daemon.pid}} {{shell}}")
+        ```
+
+        ```python {{name=crash timeout=1}}
+        import time
+        while True:
+            try:
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1, failed=1)
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    # The interpreter that started them was killed (it ignored the timeout's ^C) and no
+    # Python cell came after it;
+    # the file's end still finds them by the session's marker.
+    assert _still_alive(started) == []
