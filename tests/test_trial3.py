@@ -62,3 +62,28 @@ def test_processes_a_python_cell_detached_with_setsid_end_with_the_file(
     # Python cell came after it;
     # the file's end still finds them by the session's marker.
     assert _still_alive(started) == []
+
+
+def test_a_frontmatter_cwd_that_does_not_exist_names_its_line(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        title: Deploy
+        cwd: build/output
+        ---
+
+        ```sh
+        echo hi
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:3: frontmatter cwd 'build/output' is not a directory (*build/output); "
+            "fix: point cwd at an existing directory, or use cwd: tmp"
+        ]
+    )

@@ -311,6 +311,7 @@ def file_options(
         skip_prompts=values.get("skip_prompts", False),
         tags=tags,
         shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
+        cwd_line=line_of(settings["cwd"][0]) if "cwd" in settings else None,
         home=values.get("home"),
     )
 
