@@ -87,3 +87,34 @@ def test_a_frontmatter_cwd_that_does_not_exist_names_its_line(
             "fix: point cwd at an existing directory, or use cwd: tmp"
         ]
     )
+
+
+def test_a_name_taken_by_an_output_block_says_which_block_has_it(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh
+        printf '[server]\\nport = 8080\\n'
+        ```
+
+        ```output
+        [server]
+        port = 8080
+        ```
+
+        ```sh {name=server background=true}
+        sleep 5
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md::printf-servernport",
+            "doc.md::server-2",
+            "  doc.md:10: RunbookWarning: name 'server' is used as 'server-2' (the output block "
+            "on line 5 has it: Runme names every code block from its first line, and test ids "
+            "keep Runme's names); select the cell as ::server-2 or give it a name of its own",
+        ]
+    )
