@@ -118,3 +118,41 @@ def test_a_name_taken_by_an_output_block_says_which_block_has_it(
             "keep Runme's names); select the cell as ::server-2 or give it a name of its own",
         ]
     )
+
+
+def test_a_failing_console_command_says_how_to_declare_its_status(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```console
+        $ echo checking
+        checking
+        $ grep -q needle /dev/null
+        ```
+
+        ```console
+        $ sh -c 'exit 3'
+        [2]
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:4: command 'grep -q needle /dev/null' failed: exit status 1",
+            "",
+            ">4 | $ grep -q needle /dev/null",
+            "",
+            "If exit status 1 is what this command should give, write [1] as the last line of "
+            "its expected output (--runbook-update writes it).",
+            "*",
+            """doc.md:8: command "sh -c 'exit 3'" failed: exit status 3, expected 2""",
+            "",
+            ">8 | $ sh -c 'exit 3'",
+            "",
+            "If exit status 3 is what this command should give, write [3] as the last line of "
+            "its expected output (--runbook-update writes it).",
+        ]
+    )
