@@ -156,3 +156,28 @@ def test_a_failing_console_command_says_how_to_declare_its_status(
             "its expected output (--runbook-update writes it).",
         ]
     )
+
+
+def test_a_python_interpreter_that_is_not_there_says_where_to_fix_it(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        python: .venv/bin/python
+        ---
+
+        ```python {name=load}
+        print("loaded")
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "Could not start the Python session (.venv/bin/python): No such file or directory: "
+            ".venv/bin/python. Fix: name an installed interpreter in the frontmatter's python: "
+            "(or ini runbook_python), or remove it to use pytest's own Python."
+        ]
+    )

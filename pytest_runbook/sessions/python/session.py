@@ -174,7 +174,9 @@ class PythonSession:
         except OSError as exc:
             what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
             self._start_error = (
-                f"Could not start the Python session ({' '.join(self._python)}): {what}."
+                f"Could not start the Python session ({' '.join(self._python)}): {what}. "
+                "Fix: name an installed interpreter in the frontmatter's python: (or ini "
+                "runbook_python), or remove it to use pytest's own Python."
             )
 
     def submit(self, request: Request) -> PythonTicket:
