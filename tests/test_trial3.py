@@ -181,3 +181,28 @@ def test_a_python_interpreter_that_is_not_there_says_where_to_fix_it(
             "(or ini runbook_python), or remove it to use pytest's own Python."
         ]
     )
+
+
+def test_one_line_compound_statements_in_doctest_examples_run(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```pycon
+        >>> class Point: pass
+        >>> Point.__name__
+        'Point'
+        >>> for i in range(2): print(i)
+        0
+        1
+        >>> try: 1 / 0
+        ... except ZeroDivisionError: print("caught")
+        caught
+        >>> with open("doc.md") as f: pass
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*runbook: *updated*")  # nothing was wrong to rewrite
+    result.stdout.no_fnmatch_line("*SyntaxError*")
