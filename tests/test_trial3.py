@@ -206,3 +206,32 @@ def test_one_line_compound_statements_in_doctest_examples_run(
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*runbook: *updated*")  # nothing was wrong to rewrite
     result.stdout.no_fnmatch_line("*SyntaxError*")
+
+
+@needs_proc
+def test_processes_a_kernel_cell_detached_with_setsid_end_with_the_file(
+    pytester: pytest.Pytester, runbook: Any, tmp_path: Path
+) -> None:
+    pytest.importorskip("jupyter_client", reason="the jupyter extra is not installed")
+    pytest.importorskip("ipykernel", reason="ipykernel (the Python kernel) is not installed")
+    pids = tmp_path / "pids"
+    runbook(
+        f"""
+        ---
+        kernel: python3
+        ---
+
+        ```python {{name=start}}
+        import subprocess
+        daemon = subprocess.Popen(["sleep", "303"], start_new_session=True)
+        child = subprocess.Popen(["sleep", "304"])
+        with open({str(pids)!r}, "w") as f:
+            f.write(f"{{daemon.pid}} {{child.pid}}")
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=1)
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    assert _still_alive(started) == []

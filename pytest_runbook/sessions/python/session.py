@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
+from .. import leftovers
 from ..base import Request, Session, Ticket
 from . import worker
 
@@ -151,8 +152,8 @@ class PythonSession:
         self._cwd = cwd
         # Every process the cells start inherits it, also one that leaves the interpreter's
         # session (``setsid``, a daemon): close() finds those by it, as the shell session does.
-        self._marker = os.urandom(12).hex()
-        self._env = {**env, "RUNBOOK_SESSION": self._marker}
+        self._marker = leftovers.new_marker()
+        self._env = {**env, leftovers.MARKER_NAME: self._marker}
         self._since = -1  # start time of its first interpreter: what is older is not the cells'
         self._process: Optional[_Process] = None
         self._start_error = ""
@@ -169,7 +170,7 @@ class PythonSession:
         try:
             self._process = _Process(self._python, self._cwd, self._env)
             if self._since < 0:
-                self._since = _start_ticks(self._process.pid)
+                self._since = leftovers.start_ticks(self._process.pid)
             self._start_error = ""
         except OSError as exc:
             what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
@@ -267,12 +268,10 @@ class PythonSession:
         if process is not None and self._pending is None and process.popen.poll() is None:
             threads = _ask_threads(process, self._next_id + 1)
         leader = process.pid if process is not None else -1
-        processes = _left_running(leader, self._marker.encode(), self._since)
+        processes = leftovers.left_running(self._marker, self._since, leader, leader)
         if process is not None:
             process.kill()
-        for pid, _ in processes:  # outside the group: it left it (setsid, setpgid)
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        leftovers.kill(processes)  # those that left the group (setsid, setpgid)
         if process is not None:
             process.reap()
             process.close_fds()
@@ -520,48 +519,6 @@ def _ask_threads(process: _Process, ident: int) -> List[str]:
                 return []
     except OSError:
         return []
-
-
-def _left_running(leader: int, marker: bytes, since: int) -> List[Tuple[int, str]]:
-    """(pid, "command line (pid N)") of what the cells left running (Linux only): the
-    processes of the interpreter's session, and those started ``since`` (the file's first
-    interpreter, in ticks) that left it (``setsid``, or a killed interpreter's children) but
-    carry the session's ``RUNBOOK_SESSION`` marker."""
-    found: List[Tuple[int, str]] = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    needle = b"\0RUNBOOK_SESSION=" + marker + b"\0"
-    for name in names:
-        if not name.isdigit() or int(name) == leader:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            if fields[0] == b"Z":
-                continue
-            ours = int(fields[3]) == leader
-            if not ours and int(fields[19]) >= since:  # older ones cannot be the cells'
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    ours = needle in b"\0" + f.read() + b"\0"
-            if not ours:
-                continue
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        found.append((int(name), f"{cmdline or '?'} (pid {name})"))
-    return sorted(found, key=lambda item: item[1])
-
-
-def _start_ticks(pid: int) -> int:
-    """When ``pid`` started, in clock ticks since boot (0 when unknown: compare with all)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _closed_result() -> Result:
