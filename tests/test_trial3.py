@@ -235,3 +235,20 @@ def test_processes_a_kernel_cell_detached_with_setsid_end_with_the_file(
     started = [int(p) for p in pids.read_text().split()]
     assert len(started) == 2
     assert _still_alive(started) == []
+
+
+def test_a_notebook_that_is_not_json_names_the_line(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("nbformat", reason="the jupyter extra is not installed")
+    (pytester.path / "merge.ipynb").write_text(
+        '{\n "cells": [],\n<<<<<<< HEAD\n "metadata": {},\n=======\n', encoding="utf-8"
+    )
+    result = pytester.runpytest("merge.ipynb")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "merge.ipynb:3: not a readable Jupyter notebook: not valid JSON: Expecting property "
+            "name enclosed in double quotes (column 1)",
+            "  fix: open and save it in Jupyter, or leave it out of the collected paths",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
