@@ -298,7 +298,7 @@ class _Judging:
         if difference is None:
             return None
         if self.update and cell.block is not None:
-            lines = doctests.want_lines(result, command.indent)
+            lines = doctests.want_lines(result, command.indent, command.expected)
             return Edit(tuple(lines), cell.block, command.expected_start, command.expected_end)
         return self.failure(
             "output",

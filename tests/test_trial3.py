@@ -252,3 +252,36 @@ def test_a_notebook_that_is_not_json_names_the_line(pytester: pytest.Pytester) -
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_update_mode_keeps_a_tracebacks_frames_as_written(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    path = runbook(
+        """
+        ```pycon
+        >>> {}["k"]
+        Traceback (most recent call last):
+          File "<stdin>", line 1, in <module>
+        KeyError: 'other'
+        >>> 1 / 0
+        Traceback (most recent call last):
+        ZeroDivisionError: old message
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update")
+    result.assert_outcomes(passed=1)
+    # Only the exception lines change; doctest ignores the frames, so they stay as written.
+    assert path.read_text(encoding="utf-8") == (
+        "```pycon\n"
+        '>>> {}["k"]\n'
+        "Traceback (most recent call last):\n"
+        '  File "<stdin>", line 1, in <module>\n'
+        "KeyError: 'k'\n"
+        ">>> 1 / 0\n"
+        "Traceback (most recent call last):\n"
+        "ZeroDivisionError: division by zero\n"
+        "```\n"
+    )
+    pytester.runpytest("doc.md").assert_outcomes(passed=1)
