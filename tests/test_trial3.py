@@ -285,3 +285,33 @@ def test_update_mode_keeps_a_tracebacks_frames_as_written(
         "```\n"
     )
     pytester.runpytest("doc.md").assert_outcomes(passed=1)
+
+
+def test_a_frontmatter_env_value_that_references_a_variable_is_a_warning(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        env:
+          PATH: $HOME/bin:$PATH
+          PASSWORD: "pa$$w0rd"
+        ---
+
+        ```sh
+        echo "$PASSWORD"
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:7: cell 'echo-password' could not run: cannot start the shell ['bash']: "
+            "'bash' was not found on PATH ($HOME/bin:$PATH)",
+            "  doc.md:3: RunbookWarning: env PATH: '$HOME/bin:$PATH' is set as written: "
+            "frontmatter values are not expanded, so $HOME stays literal text; to build on "
+            '$HOME, export it in a first cell instead: export PATH="$HOME/bin:$PATH"',
+        ]
+    )
+    result.stdout.no_fnmatch_line("*env PASSWORD*")  # a $ that names no variable is fine
