@@ -150,14 +150,20 @@ def check(want: str, result: Result, optionflags: int) -> Optional[str]:
     return checker.output_difference(example, got + result.traceback, optionflags)
 
 
-def want_lines(result: Result, indent: int = 0) -> List[str]:
+def want_lines(result: Result, indent: int = 0, previous: Sequence[str] = ()) -> List[str]:
     """What update mode writes as an example's expected lines so that doctest then passes.
 
     Blank lines become ``<BLANKLINE>``; an exception becomes doctest's short form (header,
     ``...``, the exception line), since the frames change with every edit of the document.
+    When the ``previous`` expected lines showed a traceback too, its header and frames stay
+    as written (doctest ignores them): only the exception lines change.
     """
     if result.exception:
         text = "Traceback (most recent call last):\n    ...\n" + result.exception
+        written = "".join(line + "\n" for line in previous)
+        shown = _EXCEPTION_RE.match(written)
+        if shown is not None:
+            text = written[: shown.start("msg")] + result.exception
     else:
         text = result.output
     lines = text.splitlines()

@@ -136,6 +136,7 @@ class FileOptions:
     skip_prompts: bool = False
     tags: Tuple[str, ...] = ()
     shell_line: Optional[int] = None  # where the frontmatter names ``shell`` (None: ini default)
+    cwd_line: Optional[int] = None  # where the frontmatter names ``cwd`` (None: not there)
     # The Python session: its interpreter argv (frontmatter ``python:`` / ini runbook_python;
     # () = pytest's own), off for ``python: script`` (every Python cell a fresh script).
     python: Tuple[str, ...] = ()

@@ -126,11 +126,26 @@ def read_notebook(path: str, defaults: Defaults = _DEFAULTS) -> Document:
         text = Path(path).read_text(encoding="utf-8")
         notebook = nbformat.reads(text, as_version=4)
     except (UnicodeDecodeError, ValueError) as exc:
-        # nbformat raises NotJSONError / ValidationError, both ValueErrors.
+        # nbformat raises NotJSONError / ValidationError, both ValueErrors; its JSON error
+        # names no line, which json's own does (a merge conflict, a truncated save).
+        line, problem = None, f"not a readable Jupyter notebook: {exc}"
+        if not isinstance(exc, UnicodeDecodeError):
+            import json
+
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as bad:
+                line = bad.lineno - 1
+                problem = (
+                    f"not a readable Jupyter notebook: not valid JSON: {bad.msg} "
+                    f"(column {bad.colno})"
+                )
+            except ValueError:
+                pass
         raise RunbookError(
             path,
-            None,
-            f"not a readable Jupyter notebook: {exc}",
+            line,
+            problem,
             "open and save it in Jupyter, or leave it out of the collected paths",
         ) from None
     meta = notebook.get("metadata") or {}

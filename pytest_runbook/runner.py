@@ -121,8 +121,10 @@ class FileRun:
             if path is None:
                 path = self._own_dir("runbook-cwd-")
             elif not os.path.isdir(path):
+                line = self.document.options.cwd_line
+                where = f"{self.display_path}:{line + 1}" if line is not None else self.display_path
                 raise RunError(
-                    f"{self.display_path}: frontmatter cwd {self.document.options.cwd!r} is "
+                    f"{where}: frontmatter cwd {self.document.options.cwd!r} is "
                     f"not a directory ({path}); fix: point cwd at an existing directory, or "
                     "use cwd: tmp"
                 )

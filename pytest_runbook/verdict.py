@@ -298,7 +298,7 @@ class _Judging:
         if difference is None:
             return None
         if self.update and cell.block is not None:
-            lines = doctests.want_lines(result, command.indent)
+            lines = doctests.want_lines(result, command.indent, command.expected)
             return Edit(tuple(lines), cell.block, command.expected_start, command.expected_end)
         return self.failure(
             "output",
@@ -332,6 +332,13 @@ class _Judging:
         failed_status = bool(result.status) and not exit_spec.accepts(result.status or 0)
         if failed_status and _under_pipefail(cell) and pipefail_was_why(result, source):
             notes.append(_pipefail_note(result.pipe_status))
+        if command is not None and failed_status and _checker(cell) != "doctest":
+            # A transcript declares a status under the command, not with exit= on the block.
+            notes.append(
+                f"If exit status {result.status} is what this command should give, write "
+                f"[{result.status}] as the last line of its expected output "
+                "(--runbook-update writes it)."
+            )
         highlight = command.line if command is not None else None
         stopped = result.failed_command.strip()
         if command is None and stopped and failed_status:

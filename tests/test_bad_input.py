@@ -243,7 +243,9 @@ def test_missing_working_directories_are_item_errors_with_the_fix(
     data = md("---\ncwd: ../nowhere-at-all\n---\n\n```sh {name=a}\necho hi\n```\n")
     result = run(pytester, data)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["doc.md: frontmatter cwd '../nowhere-at-all' is not a directory*"])
+    result.stdout.fnmatch_lines(
+        ["doc.md:2: frontmatter cwd '../nowhere-at-all' is not a directory*"]
+    )
 
 
 def test_empty_and_frontmatter_only_files_yield_nothing(pytester: pytest.Pytester) -> None:

@@ -525,7 +525,7 @@ def test_an_explicit_name_that_cannot_be_kept_is_a_notice() -> None:
     )
     assert [c.name for c in document.cells] == ["build", "build-2", "a-b", "echo-build"]
     assert [n.line for n in document.notices] == [3, 6]
-    assert "name 'build' is used as 'build-2' (an earlier cell has it)" in (
+    assert "name 'build' is used as 'build-2' (the cell on line 1 has it)" in (
         document.notices[0].message
     )
     assert "'::' separates pytest ids" in document.notices[1].message

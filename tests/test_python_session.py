@@ -246,7 +246,9 @@ def test_bad_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
     assert r.status is None
     assert r.note == (
         f"Could not start the Python session ({tmp_path}/nope/python): "
-        f"No such file or directory: {tmp_path}/nope/python."
+        f"No such file or directory: {tmp_path}/nope/python. Fix: name an installed "
+        "interpreter in the frontmatter's python: (or ini runbook_python), or remove it to use "
+        "pytest's own Python."
     )
     assert s.close() == []
 

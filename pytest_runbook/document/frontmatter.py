@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -278,6 +279,9 @@ def file_options(
             values[field_name] = _file_value(field_name, key, value)
         except Invalid as problem:
             _frontmatter_error(problems, line_of(key), key, problem)
+    env = values.get("env", {})
+    for name, text in env.items():
+        _unexpanded_reference(problems, line_of(name), name, text, env)
     tags = values.pop("tag", ()) + values.pop("category", ())
     tags = problems.marker_names(tags, line_of("tag" if "tag" in settings else "category"))
     try:
@@ -311,6 +315,7 @@ def file_options(
         skip_prompts=values.get("skip_prompts", False),
         tags=tags,
         shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
+        cwd_line=line_of(settings["cwd"][0]) if "cwd" in settings else None,
         home=values.get("home"),
     )
 
@@ -400,6 +405,29 @@ def _file_value(field_name: str, key: str, value: Any) -> Any:
     if field_name == "skip_prompts":
         return parse_bool(key, value)
     return parse_list(key, value)  # tag, category
+
+
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_]\w*)[^}]*\}|([A-Za-z_]\w*))")
+
+
+def _unexpanded_reference(
+    problems: Problems, line: int, name: str, value: str, env: Mapping[str, str]
+) -> None:
+    """Warn about ``PATH: $HOME/bin:$PATH``: taken as written, it would break the session.
+
+    Only a reference to a variable that exists (here or in the file's env) counts, so a
+    value that merely holds a ``$`` (a password) stays quiet.
+    """
+    for found in _REFERENCE.finditer(value):
+        ref = found.group(1) or found.group(2)
+        if ref in os.environ or ref in env:
+            problems.notice(
+                line,
+                f"env {name}: {value!r} is set as written: frontmatter values are not "
+                f"expanded, so {found.group(0)} stays literal text; to build on ${ref}, "
+                f'export it in a first cell instead: export {name}="{value}"',
+            )
+            return
 
 
 def _frontmatter_error(problems: Problems, line: int, key: str, problem: Invalid) -> None:

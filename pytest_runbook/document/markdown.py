@@ -312,16 +312,18 @@ class _Parser:
             # Runme names this block by its rule, as a shell line (``>>> 1 + 1`` -> ``1``);
             # that name is still counted, so later shell cells get Runme's names.
             runme_base = base or f"cell-{line + 1}"
-            runme_name = self.names.take(runme_base)
             base = python_name([c.source for c in commands] if commands else lines) or role
-            name = runme_name if base == runme_base else self.names.take(base)
+            counted_only = base != runme_base  # Runme's name: counted, not this cell's id
+            runme_role = "doc" if counted_only else role
+            runme_name = self.names.take(runme_base, block.fence_line, runme_role)
+            name = self.names.take(base, block.fence_line, role) if counted_only else runme_name
         else:
             if not base and role not in ("doc", "output"):
                 base = f"cell-{line + 1}"  # Runme would give "", which is no usable test id
-            name = self.names.take(base.replace("::", "-"))
+            name = self.names.take(base.replace("::", "-"), block.fence_line, role)
         if explicit and role not in ("doc", "output") and name != base:
             where = origins.get("name", block.fence_line)
-            why = "'::' separates pytest ids" if "::" in base else "an earlier cell has it"
+            why = "'::' separates pytest ids" if "::" in base else self._name_holder(base)
             self.notice(
                 where,
                 f"name {base!r} is used as {name!r} ({why}); select the cell as "
@@ -368,6 +370,19 @@ class _Parser:
         ansi = self._choice(attrs, origins, "ansi", ("keep", "strip"))
         self.drafts.append(_Draft(index, fields, match, ansi))
 
+    def _name_holder(self, name: str) -> str:
+        """Which earlier block has ``name``, for a cell whose explicit name was taken."""
+        line, role = self.names.owner(name)
+        if line < 0:
+            return "an earlier cell has it"
+        if role in ("doc", "output"):
+            what = "the output block" if role == "output" else "the code block"
+            return (
+                f"{what} on line {line + 1} has it: Runme names every code block from its "
+                "first line, and test ids keep Runme's names"
+            )
+        return f"the cell on line {line + 1} has it"
+
     def _indented(self, index: int, token: Token) -> None:
         """Indented code: a doctest transcript when it holds ``>>>`` lines (as pytest's
         --doctest-glob reads it), else documentation that Runme still names."""
@@ -380,16 +395,17 @@ class _Parser:
         if self.options.python_session and any(EXAMPLE.match(line) for line in lines):
             commands = self._examples(lines, first)
         if not commands:
-            self.names.take(generate(lines))
+            self.names.take(generate(lines), first, "doc")
             return
         raw = self.lines[first] if first < len(self.lines) else ""
         before = raw[: len(raw) - len(lines[0])] if lines and raw.endswith(lines[0]) else "    "
         block = Block(first, first, end, "".join(c if c in " \t>" else " " for c in before), "")
         # As for a fenced transcript: Runme's name is still counted, the test id is readable.
         runme_base = generate(lines) or f"cell-{first + 1}"
-        runme_name = self.names.take(runme_base)
         base = python_name([c.source for c in commands]) or "pycon"
-        name = runme_name if base == runme_base else self.names.take(base)
+        counted_only = base != runme_base
+        runme_name = self.names.take(runme_base, first, "doc" if counted_only else "pycon")
+        name = self.names.take(base, first, "pycon") if counted_only else runme_name
         fields: Dict[str, Any] = dict(
             name=name,
             generated_name=True,

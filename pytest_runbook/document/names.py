@@ -11,7 +11,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Sequence, Set, Tuple
 
 __all__ = ["NameCounter", "generate", "python_name", "sanitize"]
 
@@ -97,8 +97,10 @@ class NameCounter:
     def __init__(self) -> None:
         self._counts: Dict[str, int] = {}
         self._taken: Set[str] = set()
+        # name -> (0-based line, role) of the block that took it, for "who has this name"
+        self._owners: Dict[str, Tuple[int, str]] = {}
 
-    def take(self, base: str) -> str:
+    def take(self, base: str, line: int = -1, role: str = "") -> str:
         count = self._counts.get(base, 0) + 1
         name = base if count == 1 else f"{base}-{count}"
         while name in self._taken:
@@ -106,4 +108,9 @@ class NameCounter:
             name = f"{base}-{count}"
         self._counts[base] = count
         self._taken.add(name)
+        self._owners[name] = (line, role)
         return name
+
+    def owner(self, name: str) -> Tuple[int, str]:
+        """(line, role) of the block that took ``name``: (-1, "") when nobody said."""
+        return self._owners.get(name, (-1, ""))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..model import Result
 from ..notebook import output_text
+from . import leftovers
 from .base import Request, Session, Ticket
 
 if TYPE_CHECKING:
@@ -138,9 +139,15 @@ def wait_for_shutdowns(timeout: float = 10.0) -> None:
         reaper.join(max(0.0, deadline - time.monotonic()))
 
 
-def _reap(manager: KernelManager, runtime_dir: Optional[str]) -> None:
-    """Wait for a killed kernel, release its sockets and files (in a background thread)."""
+def _reap(manager: KernelManager, runtime_dir: Optional[str], marker: str, since: int) -> None:
+    """Wait for a killed kernel, release its sockets and files (in a background thread).
+
+    First the processes its cells started outside its group (``setsid``, daemons), which
+    the group kill missed: they carry this kernel's ``marker``.
+    """
     try:
+        if since >= 0:
+            leftovers.kill(leftovers.left_running(marker, since))
         manager.shutdown_kernel(now=True)  # the group is dead already; this waits and cleans
     except Exception:  # already gone, or its files were removed under it
         with contextlib.suppress(Exception):
@@ -290,6 +297,10 @@ class KernelSession:
         self._frames: Dict[int, Tuple[str, int]] = {}  # execution count -> (path, first line)
         self._broken: Optional[str] = None  # why the kernel could not start
         self._handed_environ: Dict[str, str] = dict(env)  # the shell's, as last handed over
+        # The running kernel's RUNBOOK_SESSION marker and start time (ticks; -1 unknown):
+        # what its cells started outside its process group is found by them when it ends.
+        self._marker = ""
+        self._since = -1
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -333,10 +344,11 @@ class KernelSession:
                     startup += "\n" + _UNBLOCK
                 extra += ["--IPKernelApp.parent_handle=0", f"--IPKernelApp.exec_lines={startup}"]
         log = open(os.path.join(self._runtime_dir, "kernel.log"), "wb")  # noqa: SIM115
+        self._marker = leftovers.new_marker()
         try:
             manager.start_kernel(
                 cwd=self.cwd,
-                env=self.env,
+                env={**self.env, leftovers.MARKER_NAME: self._marker},
                 extra_arguments=extra,
                 stdout=log,
                 stderr=log,
@@ -353,6 +365,8 @@ class KernelSession:
             ) from None
         finally:
             log.close()  # the kernel holds its own copy of the descriptor
+        pid = getattr(getattr(manager, "provisioner", None), "pid", None)
+        self._since = leftovers.start_ticks(int(pid)) if pid is not None else -1
         client = manager.client()
         # No heartbeat thread: a dead kernel is seen by polling its process.
         client.start_channels(hb=False)
@@ -400,8 +414,11 @@ class KernelSession:
         _kill_group(manager)
         runtime_dir, self._runtime_dir = self._runtime_dir, None
         reaper = threading.Thread(
-            target=_reap, args=(manager, runtime_dir), name="runbook-kernel-reaper"
+            target=_reap,
+            args=(manager, runtime_dir, self._marker, self._since),
+            name="runbook-kernel-reaper",
         )
+        self._since = -1
         with _REAPERS_LOCK:
             _REAPERS.append(reaper)
         reaper.start()

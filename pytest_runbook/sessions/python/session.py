@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
+from .. import leftovers
 from ..base import Request, Session, Ticket
 from . import worker
 
@@ -149,7 +150,11 @@ class PythonSession:
     ) -> None:
         self._python = tuple(python)
         self._cwd = cwd
-        self._env = dict(env)
+        # Every process the cells start inherits it, also one that leaves the interpreter's
+        # session (``setsid``, a daemon): close() finds those by it, as the shell session does.
+        self._marker = leftovers.new_marker()
+        self._env = {**env, leftovers.MARKER_NAME: self._marker}
+        self._since = -1  # start time of its first interpreter: what is older is not the cells'
         self._process: Optional[_Process] = None
         self._start_error = ""
         self._lost = ""  # why the previous interpreter is gone (state lost), "" if none was
@@ -164,11 +169,15 @@ class PythonSession:
             return
         try:
             self._process = _Process(self._python, self._cwd, self._env)
+            if self._since < 0:
+                self._since = leftovers.start_ticks(self._process.pid)
             self._start_error = ""
         except OSError as exc:
             what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
             self._start_error = (
-                f"Could not start the Python session ({' '.join(self._python)}): {what}."
+                f"Could not start the Python session ({' '.join(self._python)}): {what}. "
+                "Fix: name an installed interpreter in the frontmatter's python: (or ini "
+                "runbook_python), or remove it to use pytest's own Python."
             )
 
     def submit(self, request: Request) -> PythonTicket:
@@ -252,16 +261,20 @@ class PythonSession:
         self._closed = True
         process = self._process
         self._process = None
-        if process is None:
-            return []
+        if self._since < 0:
+            return []  # no interpreter ever started: no cell ran
         notes: List[str] = []
         threads: List[str] = []
-        if self._pending is None and process.popen.poll() is None:
+        if process is not None and self._pending is None and process.popen.poll() is None:
             threads = _ask_threads(process, self._next_id + 1)
-        processes = _group_members(process.pid)
-        process.kill()
-        process.reap()
-        process.close_fds()
+        leader = process.pid if process is not None else -1
+        processes = leftovers.left_running(self._marker, self._since, leader, leader)
+        if process is not None:
+            process.kill()
+        leftovers.kill(processes)  # those that left the group (setsid, setpgid)
+        if process is not None:
+            process.reap()
+            process.close_fds()
         if threads:
             notes.append(
                 f"Stopped {_count(len(threads), 'thread')} that Python cells left running: "
@@ -270,7 +283,7 @@ class PythonSession:
         if processes:
             notes.append(
                 f"Killed {_count(len(processes), 'process', 'processes')} that Python cells "
-                f"left running: {'; '.join(processes)}."
+                f"left running: {'; '.join(text for _, text in processes)}."
             )
         return notes
 
@@ -506,29 +519,6 @@ def _ask_threads(process: _Process, ident: int) -> List[str]:
                 return []
     except OSError:
         return []
-
-
-def _group_members(pgid: int) -> List[str]:
-    """Command lines of the processes in the interpreter's group, but itself (Linux only)."""
-    found: List[str] = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit() or int(name) == pgid:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            if int(fields[2]) != pgid or fields[0] == b"Z":
-                continue
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        found.append(f"{cmdline or '?'} (pid {name})")
-    return sorted(found)
 
 
 def _closed_result() -> Result:

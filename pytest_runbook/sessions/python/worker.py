@@ -300,7 +300,9 @@ class Worker:
                 sys.displayhook(value)
 
     def run_example(self, source: str, path: str, line: int) -> None:
-        padded = self.remember(source, path, line)
+        # "single" mode needs the final newline that ends a compound statement
+        # (`>>> class A: pass`), as doctest adds it to every example's source.
+        padded = self.remember(source, path, line) + "\n"
         code = compile(padded, path, "single", self.flags, True)
         self.flags |= code.co_flags & _FUTURE_FLAGS
         exec(code, self.namespace)

@@ -158,9 +158,10 @@ def spawn_shell(
         raise OSError(f"the directory {cwd!r} does not exist")
     if not fast_spawn_available():
         return _pexpect_spawn(argv, env, cwd, rows, columns)
-    program = _find_program(argv[0], env.get("PATH", os.defpath))
+    path = env.get("PATH", os.defpath)
+    program = _find_program(argv[0], path)
     if not program:
-        raise OSError(f"{argv[0]!r} was not found on PATH")
+        raise OSError(f"{argv[0]!r} was not found on PATH ({path})")
     master, slave = os.openpty()
     try:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
