@@ -554,6 +554,15 @@ class RunbookItem(pytest.Item):
             raise CellFailed(report.render(verdict))
         if isinstance(verdict, Rewrite):
             rewriter = file._settings.rewriter
+            if any(not edit.insert for edit in verdict.edits) and not rewriter.unchanged_on_disk(
+                file.document
+            ):
+                raise CellFailed(
+                    f"{self.location_text}: cell {self.name!r}: its output no longer matches "
+                    f"what the file says, and update mode cannot rewrite it: "
+                    f"{file.display_path} changed on disk during the run\n"
+                    "  fix: run with --runbook-update again once the file is saved"
+                )
             for edit in verdict.edits:
                 if edit.outputs is not None and self.cell.notebook_index is not None:
                     rewriter.notebook_outputs(

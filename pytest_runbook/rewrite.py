@@ -223,17 +223,25 @@ class Rewriter:
         self._docs[doc.path] = doc
         self._edits.setdefault(doc.path, {})[(edit.start, edit.end)] = edit
 
+    def unchanged_on_disk(self, doc: Document) -> bool:
+        """The file still holds what was parsed: its edits can be written at the end."""
+        if doc.path.lower().endswith(".ipynb"):
+            try:
+                return Path(doc.path).read_text(encoding="utf-8") == doc.text  # as read
+            except (OSError, UnicodeDecodeError):
+                return False
+        try:
+            return (
+                Path(doc.path).read_bytes().decode("utf-8") == (_BOM if doc.bom else "") + doc.text
+            )
+        except (OSError, UnicodeDecodeError):
+            return False
+
     def write_all(self) -> None:
         self._write_notebooks()
         for path, edits in self._edits.items():
             doc = self._docs[path]
-            expected = (_BOM if doc.bom else "") + doc.text
-            try:
-                current = Path(path).read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError):
-                self._skipped.append(path)
-                continue
-            if current != expected:
+            if not self.unchanged_on_disk(doc):
                 self._skipped.append(path)  # edited while we ran: never clobber the user's work
                 continue
             new = _apply(doc.text, doc.newline, list(edits.values()))
@@ -247,11 +255,7 @@ class Rewriter:
 
     def _write_notebooks(self) -> None:
         for path, updates in self._notebooks.items():
-            try:
-                current = Path(path).read_text(encoding="utf-8")  # as read_notebook reads it
-            except (OSError, UnicodeDecodeError):
-                current = None
-            if current != self._docs[path].text:
+            if not self.unchanged_on_disk(self._docs[path]):
                 self._skipped.append(path)  # edited while we ran: never clobber the user's work
                 continue
             from .notebook import write_outputs
@@ -293,6 +297,11 @@ class Rewriter:
             text += f"; {len(self._skipped)} file(s) changed during the run and were not written: "
             text += ", ".join(self._skipped)
         return text
+
+    @property
+    def skipped(self) -> List[str]:
+        """Files with edits that were not written: they changed on disk during the run."""
+        return list(self._skipped)
 
     def written_paths(self) -> List[str]:
         return list(self._written)

@@ -812,9 +812,41 @@ def test_a_file_changed_during_the_run_is_not_clobbered(pytester: pytest.Pyteste
     result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*1 file(s) changed during the run and were not written*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # not green: a mismatch stays unwritten
     assert path.read_bytes().endswith(
         b"wrong\n```\n\n```sh\necho 'Edited meanwhile.' >> doc.md\n```\nEdited meanwhile.\n"
     )
+
+
+def test_a_mismatch_after_the_file_changed_fails_its_cell(pytester: pytest.Pytester) -> None:
+    path = write(
+        pytester,
+        md(
+            """
+            |```sh
+            |echo 'Edited meanwhile.' >> doc.md
+            |```
+            |
+            |```sh {name=second}
+            |echo second
+            |```
+            |
+            |```output
+            |wrong
+            |```
+            """
+        ),
+    )
+    result = pytester.runpytest("doc.md", "--runbook-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*doc.md:5: cell 'second': its output no longer matches what the file says, and "
+            "update mode cannot rewrite it: doc.md changed on disk during the run",
+            "*fix: run with --runbook-update again once the file is saved",
+        ]
+    )
+    assert b"wrong" in path.read_bytes()
 
 
 def test_interrupted_write_leaves_the_old_file(
