@@ -133,7 +133,7 @@ class FileRun:
 
     def _own_dir(self, prefix: str) -> str:
         # The owner's pid in the name: a later run removes what a killed run left
-        # (sessions/shell/watchdog.py remove_stale).
+        # (sessions/watchdog.py remove_stale).
         path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
         self._own_dirs.append(path)
         return path

@@ -119,6 +119,34 @@ def test_kill_9_of_pytest_mid_cell_leaves_nothing_behind(tmp_path: Path) -> None
         _stop(proc, needle)
 
 
+def test_kill_9_of_pytest_mid_python_cell_leaves_nothing_behind(tmp_path: Path) -> None:
+    # A Python-only file: no shell session, so the Python session registers its own marker.
+    mark = uuid.uuid4().hex
+    needle = f"\0KILLED_RUN={mark}\0".encode()
+    doc = """
+        ```python {name=detached}
+        import subprocess
+        subprocess.Popen(["sleep", "302"], start_new_session=True)
+        ```
+
+        ```python {name=long timeout=120}
+        import subprocess
+        subprocess.run(["sleep", "303"])
+        ```
+        """
+    proc = _start_run(tmp_path, doc, mark, needle, "-p", "no:xdist")
+    try:
+        assert any("sleep 302" in p for p in marked(needle)), marked(needle)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed_at = time.monotonic()
+        while marked(needle) and time.monotonic() - killed_at < 2.0:
+            time.sleep(0.05)
+        assert marked(needle) == [], "processes of the killed run are left"
+    finally:
+        _stop(proc, needle)
+
+
 def test_a_run_removes_the_cell_directories_a_dead_run_left(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

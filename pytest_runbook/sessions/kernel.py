@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..model import Result
 from ..notebook import output_text
-from . import leftovers
+from . import leftovers, watchdog
 from .base import Request, Session, Ticket
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ def _reap(manager: KernelManager, runtime_dir: Optional[str], marker: str, since
     finally:
         if runtime_dir is not None:
             shutil.rmtree(runtime_dir, ignore_errors=True)
+        watchdog.unregister(leftovers.watchdog_marker(marker))
         _close_thread_loop()
         with _REAPERS_LOCK, contextlib.suppress(ValueError):
             _REAPERS.remove(threading.current_thread())
@@ -367,6 +368,9 @@ class KernelSession:
             log.close()  # the kernel holds its own copy of the descriptor
         pid = getattr(getattr(manager, "provisioner", None), "pid", None)
         self._since = leftovers.start_ticks(int(pid)) if pid is not None else -1
+        # After kill -9 of pytest, what the kernel's cells detached is ended by the watchdog.
+        runtime = [self._runtime_dir] if self._runtime_dir else []
+        watchdog.register(leftovers.watchdog_marker(self._marker), runtime)
         client = manager.client()
         # No heartbeat thread: a dead kernel is seen by polling its process.
         client.start_channels(hb=False)

@@ -15,13 +15,18 @@ import os
 import signal
 from typing import List, Sequence, Tuple
 
-__all__ = ["kill", "left_running", "new_marker", "start_ticks"]
+__all__ = ["kill", "left_running", "new_marker", "start_ticks", "watchdog_marker"]
 
 MARKER_NAME = "RUNBOOK_SESSION"
 
 
 def new_marker() -> str:
     return os.urandom(12).hex()
+
+
+def watchdog_marker(marker: str) -> bytes:
+    """The environment entry the watchdog looks for (``watchdog.register``)."""
+    return f"{MARKER_NAME}={marker}".encode()
 
 
 def start_ticks(pid: int) -> int:

@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
-from .. import leftovers
+from .. import leftovers, watchdog
 from ..base import Request, Session, Ticket
 from . import worker
 
@@ -171,6 +171,8 @@ class PythonSession:
             self._process = _Process(self._python, self._cwd, self._env)
             if self._since < 0:
                 self._since = leftovers.start_ticks(self._process.pid)
+                # After kill -9 of pytest, the watchdog ends what the cells detached.
+                watchdog.register(leftovers.watchdog_marker(self._marker), [])
             self._start_error = ""
         except OSError as exc:
             what = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
@@ -272,6 +274,7 @@ class PythonSession:
         if process is not None:
             process.kill()
         leftovers.kill(processes)  # those that left the group (setsid, setpgid)
+        watchdog.unregister(leftovers.watchdog_marker(self._marker))
         if process is not None:
             process.reap()
             process.close_fds()

@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...model import Result
+from .. import watchdog
 from ..base import Request, Ticket
-from . import background, output, protocol, reaper, waits, watchdog
+from . import background, output, protocol, reaper, waits
 from .processes import Resources, dispose, peek_exit, read_logs, wait_exit
 from .protocol import CellReader, Channel, write_file
 from .recovery import recover
