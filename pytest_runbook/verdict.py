@@ -363,6 +363,12 @@ class _Judging:
                 f"The cell stopped at `{_clip(stopped)}`{where}: errexit ends a cell "
                 "at its first failing command.",
             )
+        if command is None and failed_status and _session_kind(cell) == "shell":
+            notes.append(
+                f"If exit status {result.status} is what this cell should give, add "
+                f"exit={result.status} to its attributes ({{exit={result.status}}} after the "
+                "language; exit=any accepts every status)."
+            )
         shown, line = cell, cell.line
         if command is not None:
             shown, line = command_cell(cell, command), command.line
@@ -513,6 +519,13 @@ def example_flags(command: Command, optionflags: int) -> int:
 
 def _want(command: Command) -> str:
     return "".join(line + "\n" for line in command.expected)
+
+
+def _session_kind(cell: Cell) -> str:
+    try:
+        return language_of(cell).session or ""
+    except UnknownLanguage:
+        return ""
 
 
 def _checker(cell: Cell) -> str:

@@ -635,6 +635,31 @@ def test_the_command_a_cell_stopped_at_is_quoted_as_written(
     )
 
 
+def test_a_failing_shell_cell_says_how_to_declare_its_status(
+    pytester: pytest.Pytester, runbook
+) -> None:
+    runbook(
+        """
+        ```sh {name=grep-finds-nothing}
+        grep -q nothing /dev/null
+        ```
+
+        ```python {name=raises}
+        raise SystemExit(3)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "If exit status 1 is what this cell should give, add exit=1 to its attributes "
+            "({exit=1} after the language; exit=any accepts every status).",
+        ]
+    )
+    assert result.stdout.str().count("is what this cell should give") == 1  # not for Python
+
+
 def test_a_failing_cell_names_the_command_it_stopped_at(pytester: pytest.Pytester, runbook) -> None:
     runbook(
         """
