@@ -24,7 +24,7 @@ import pytest
 from . import report
 from .document import Cell, Document, Notice, read
 from .errors import RunbookError
-from .lookahead import first_item_of_next_file, look_ahead
+from .lookahead import look_ahead
 from .runner import CellSkipped, FileRun, RunError, RunSettings, on_platform
 from .settings import SETTINGS_KEY, Settings
 from .verdict import Failure, Rewrite
@@ -158,7 +158,6 @@ class RunbookFile(pytest.Module):
     def setup(self) -> None:
         self.config.stash.get(_EARLY_KEY, {}).pop(self.nodeid, None)  # now this file's own
         self._settings: Settings = self.config.stash[SETTINGS_KEY]
-        self._start_next_file()
         self.fixtures_exported = False
         self.file_run.excluded = {
             cell.index: why
@@ -185,18 +184,6 @@ class RunbookFile(pytest.Module):
                 )
         if failures:  # an error at teardown of the file's last item, as a failing finalizer is
             raise CellFailed("\n\n".join(report.render(failure) for failure in failures))
-
-    def _start_next_file(self) -> None:
-        """Start the next file's sessions now, as this file begins: bash then starts up
-        while this file's cells run (its last cell's setup does it otherwise, when the next
-        file is known only then, as under xdist)."""
-        following = first_item_of_next_file(self)
-        if (
-            isinstance(following, RunbookItem)
-            and following.parent is not self
-            and not any(mark.name in _MAY_SKIP for mark in following.iter_markers())
-        ):
-            following.parent.start_early(self)
 
     def start_early(self, current: RunbookFile) -> None:
         """Start this file's sessions while ``current``'s last cell runs (see FileRun)."""

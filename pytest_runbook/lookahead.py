@@ -17,9 +17,8 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import bisect
-import itertools
 import sys
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import pytest
 
@@ -183,50 +182,13 @@ def _close_unused(file: RunbookFile) -> None:
     file._run = None
 
 
-def first_item_of_next_file(file: RunbookFile) -> Optional[pytest.Item]:
-    """The first item after ``file``'s own among what this process will run (the collected
-    items in order, or an xdist worker's queue); None when unknown or nothing follows.
-
-    Lets a file start the next file's shell when its own first cell is set up, so that bash
-    starts up during the whole file instead of during its last cell only.
-    """
-    config = file.config
-    queue = _xdist_queue(config)
-    if queue is not None:
-        candidates: Iterable[pytest.Item] = (
-            file.session.items[n] for n in queue if 0 <= n < len(file.session.items)
-        )
-    elif hasattr(config, "workerinput"):
-        return None  # an xdist worker whose queue could not be read: the last item knows
-    else:
-        state = _state(config)
-        if state._positions is None:
-            state._index(file.session.items)
-        assert state._positions is not None
-        own = getattr(file, "cell_items", {})
-        start = min(
-            (state._positions[id(i)] for i in own.values() if id(i) in state._positions),
-            default=None,
-        )
-        if start is None:
-            return None
-        candidates = itertools.islice(file.session.items, start, None)
-    for candidate in candidates:
-        if getattr(candidate, "parent", None) is not file:
-            return candidate
-    return None
-
-
-def _state(config: pytest.Config) -> _LookAhead:
-    state = config.stash.get(_STATE_KEY, None)
-    if state is None:
-        state = config.stash[_STATE_KEY] = _LookAhead(config)
-        config.add_cleanup(state.close_all)
-    return state
-
-
 def look_ahead(item: RunbookItem, last_of_file: bool = False) -> None:
     """At the set-up of ``item``: when it is the first of its file (or, with
     ``last_of_file``, the last, for an xdist worker whose queue has grown), start the kernels
     of the next files that need one and close those that fell out of the window."""
-    _state(item.config).step(item, last_of_file)
+    config = item.config
+    state = config.stash.get(_STATE_KEY, None)
+    if state is None:
+        state = config.stash[_STATE_KEY] = _LookAhead(config)
+        config.add_cleanup(state.close_all)
+    state.step(item, last_of_file)

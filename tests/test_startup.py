@@ -230,28 +230,6 @@ def test_the_first_files_shell_starts_when_collection_ends(
     assert (pytester.path / "shells-at-end").read_text() == ""
 
 
-@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads /proc")
-def test_the_next_files_shell_starts_when_a_file_begins(pytester: pytest.Pytester, runbook) -> None:
-    # b.md's bash then starts up while all of a.md runs, not only during a.md's last cell.
-    pytester.makeconftest(
-        "from test_pytest_native import _live_shells\n\n"
-        "def pytest_runtest_call(item):\n"
-        "    with open('shells', 'a') as f:\n"
-        "        f.write(item.name + ' ' + ' '.join(sorted(_live_shells())) + '\\n')\n"
-    )
-    pytester.syspathinsert(os.path.dirname(__file__))
-    runbook("```sh {name=a1}\necho $$ > a.pid\n```\n\n```sh {name=a2}\ntrue\n```\n", "a.md")
-    runbook("```sh {name=b1}\necho $$ > b.pid\n```\n\n```sh {name=b2}\ntrue\n```\n", "b.md")
-    runbook("```sh {name=c1}\necho $$ > c.pid\n```\n", "c.md")
-    result = pytester.runpytest("a.md", "b.md", "c.md", "-p", "no:xdist", "-p", "no:randomly")
-    result.assert_outcomes(passed=5)
-    pid = {name: (pytester.path / f"{name}.pid").read_text().strip() for name in "abc"}
-    seen = dict(line.split(" ", 1) for line in (pytester.path / "shells").read_text().splitlines())
-    assert seen["a1"].split() == sorted([pid["a"], pid["b"]])
-    assert seen["b1"].split() == sorted([pid["b"], pid["c"]])  # a.md's is closed by now
-    assert seen["c1"].split() == [pid["c"]]
-
-
 def test_the_run_ends_once_every_closed_shell_is_reaped_and_its_directories_removed(
     pytester: pytest.Pytester, runbook
 ) -> None:
