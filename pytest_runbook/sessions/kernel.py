@@ -24,7 +24,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -35,6 +34,22 @@ from ..model import Result
 from ..notebook import output_text
 from . import leftovers, watchdog
 from .base import Request, Session, Ticket
+from .kernel_process import (
+    INSTALL_HINT,
+    LAUNCHER,
+    REAPERS,
+    REAPERS_LOCK,
+    UNBLOCK_DEBUGPY,
+    WATCHDOG_STARTUP,
+    KernelUnavailable,
+    await_kernel,
+    check_kernel,
+    jupyter_client_for,
+    kill_group,
+    no_such_kernel,
+    reap,
+    wait_for_shutdowns,
+)
 
 if TYPE_CHECKING:
     from jupyter_client.blocking.client import BlockingKernelClient
@@ -48,7 +63,6 @@ __all__ = [
     "wait_for_shutdowns",
 ]
 
-INSTALL_HINT = "pip install 'pytest-runbook[jupyter]'"
 _EOF = "\x04"  # ipykernel raises EOFError in input() for this input_reply
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # IPython names a cell's frames "Cell In[7], line 3"; mapped back to the document's lines.
@@ -57,190 +71,6 @@ _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _LISTED_LINE = re.compile(r"^(\s*|-*> ?)(\d+)(?= |$)")
 _PROMPT_WINDOW = 65536  # characters of recent output an answer's prompt is looked for in
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
-# Run inside an IPython kernel at start (POSIX): when the process that started it (pytest, an
-# xdist worker) dies, even by kill -9, kill the kernel's whole process group, so processes its
-# cells started go too. ipykernel's own parent poller would exit the kernel alone, leaving them.
-_WATCHDOG = """\
-def _runbook_watchdog():
-    import os, threading, time
-    parent = os.getppid()
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os.killpg(os.getpgrp(), 9)
-    threading.Thread(target=watch, name="runbook-parent-watchdog", daemon=True).start()
-_runbook_watchdog()
-del _runbook_watchdog"""
-# ipykernel's own launcher (``python -m ipykernel_launcher``), but with the debugger's debugpy
-# blocked while the kernel starts: importing it is about a quarter of a kernel's start-up CPU,
-# and a test run never debugs. ``_UNBLOCK`` (run once the kernel is up) lets cells import it.
-_LAUNCHER = """\
-import sys
-from pathlib import Path
-if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():
-    del sys.path[0]
-sys.modules["debugpy"] = None
-import importlib.util
-sys.argv[0] = importlib.util.find_spec("ipykernel_launcher").origin
-from ipykernel import kernelapp
-kernelapp.launch_new_instance()"""
-_UNBLOCK = '__import__("sys").modules.pop("debugpy", None)'
-
-
-# Kernels being reaped in the background, after their process group was killed.
-def _await_kernel(client: Any, timeout: float) -> None:
-    """jupyter_client's ``wait_for_ready`` without its closing IOPub flush, which waits until
-    IOPub has been quiet for 0.2 s: a fixed 0.2 s per kernel, 40% of a run of ten small
-    notebooks. Nothing needs the flush: a cell's handlers ignore messages not sent for it.
-
-    As there, a kernel is ready once it answers ``kernel_info`` on the shell channel and an
-    IOPub message arrives (so the IOPub subscription is live and no output can be missed).
-    """
-    from queue import Empty
-
-    deadline = time.monotonic() + timeout
-    while True:
-        client.kernel_info()
-        try:
-            reply = client.shell_channel.get_msg(timeout=1)
-        except Empty:
-            pass
-        else:
-            if reply["msg_type"] == "kernel_info_reply":
-                try:
-                    client.iopub_channel.get_msg(timeout=0.2)
-                except Empty:
-                    pass  # IOPub not connected yet: ask again
-                else:
-                    adapt = getattr(client, "_handle_kernel_info_reply", None)
-                    if adapt is not None:  # protocol version adaptation, as wait_for_ready
-                        adapt(reply)
-                    return
-        if not client.is_alive():
-            raise RuntimeError("Kernel died before replying to kernel_info")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-
-
-_REAPERS: List[threading.Thread] = []
-_REAPERS_LOCK = threading.Lock()
-
-
-def wait_for_shutdowns(timeout: float = 10.0) -> None:
-    """Wait until every closed kernel has been reaped and its files removed.
-
-    The threads are not daemons, so the interpreter would wait for them anyway; the run
-    calls this at its end so that nothing of a kernel is left when pytest's session ends.
-    """
-    deadline = time.monotonic() + timeout
-    with _REAPERS_LOCK:
-        reapers = list(_REAPERS)
-    for reaper in reapers:
-        reaper.join(max(0.0, deadline - time.monotonic()))
-
-
-def _reap(manager: KernelManager, runtime_dir: Optional[str], marker: str, since: int) -> None:
-    """Wait for a killed kernel, release its sockets and files (in a background thread).
-
-    First the processes its cells started outside its group (``setsid``, daemons), which
-    the group kill missed: they carry this kernel's ``marker``.
-    """
-    try:
-        if since >= 0:
-            leftovers.kill(leftovers.left_running(marker, since))
-        manager.shutdown_kernel(now=True)  # the group is dead already; this waits and cleans
-    except Exception:  # already gone, or its files were removed under it
-        with contextlib.suppress(Exception):
-            manager.cleanup_resources()
-    finally:
-        if runtime_dir is not None:
-            shutil.rmtree(runtime_dir, ignore_errors=True)
-        watchdog.unregister(leftovers.watchdog_marker(marker))
-        _close_thread_loop()
-        with _REAPERS_LOCK, contextlib.suppress(ValueError):
-            _REAPERS.remove(threading.current_thread())
-
-
-def _close_thread_loop() -> None:
-    """Close the event loop jupyter_client's sync calls made for this thread: left open, it
-    is garbage collected later as an "unclosed event loop" warning in the user's run."""
-    from jupyter_core import utils
-
-    thread_loop = getattr(utils, "_loop", None)  # jupyter_core's per-thread loop (a ContextVar)
-    loop = thread_loop.get() if thread_loop is not None else None
-    if loop is not None and not loop.is_running():
-        with contextlib.suppress(Exception):
-            loop.close()
-
-
-def _kill_group(manager: KernelManager) -> None:
-    """SIGKILL the kernel's process group now: the kernel and what its cells started."""
-    provisioner = getattr(manager, "provisioner", None)
-    pgid = getattr(provisioner, "pgid", None)
-    process = getattr(provisioner, "process", None)
-    if pgid and hasattr(os, "killpg"):
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
-            return
-    if process is not None:
-        with contextlib.suppress(OSError):
-            process.kill()
-
-
-class KernelUnavailable(Exception):
-    """The kernel cannot be started at all: the extra is not installed or no such kernel.
-
-    The collector turns it into a collection error at the file's ``kernel:`` line.
-    """
-
-    def __init__(self, kernel_name: str, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.kernel_name = kernel_name
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message}\n  fix: {self.hint}"
-
-
-def _jupyter_client(kernel_name: str) -> Any:
-    try:
-        import jupyter_client
-    except ImportError as exc:
-        raise KernelUnavailable(
-            kernel_name,
-            f"kernel {kernel_name!r} needs jupyter_client, which is not installed ({exc})",
-            f"{INSTALL_HINT} (it includes ipykernel, the Python kernel)",
-        ) from None
-    return jupyter_client
-
-
-def _no_such_kernel(kernel_name: str) -> KernelUnavailable:
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager
-
-        known = sorted(KernelSpecManager().find_kernel_specs())
-    except Exception:  # the listing is a courtesy; the error stands without it
-        known = []
-    listing = f"installed kernels: {', '.join(known)}" if known else "no kernels are installed"
-    return KernelUnavailable(
-        kernel_name,
-        f"no Jupyter kernel named {kernel_name!r} ({listing})",
-        f"install it (Python: {INSTALL_HINT}, which includes ipykernel; another language: its "
-        "kernel package), or name an installed kernel in the file's kernel/kernelspec",
-    )
-
-
-def check_kernel(kernel_name: str) -> str:
-    """The kernel's language, or ``KernelUnavailable``; for the collector, without starting it."""
-    _jupyter_client(kernel_name)
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(kernel_name)
-    except NoSuchKernel:
-        raise _no_such_kernel(kernel_name) from None
-    return str(spec.language or "").lower()
 
 
 @dataclass
@@ -317,7 +147,7 @@ class KernelSession:
         """Launch the kernel process and return; the first ``submit`` waits until it answers."""
         if self._manager is not None:
             return
-        jupyter_client = _jupyter_client(self.kernel_name)
+        jupyter_client = jupyter_client_for(self.kernel_name)
         from jupyter_client.kernelspec import NoSuchKernel
 
         self._runtime_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
@@ -331,7 +161,7 @@ class KernelSession:
             spec = manager.kernel_spec
         except NoSuchKernel:
             self._remove_runtime_dir()
-            raise _no_such_kernel(self.kernel_name) from None
+            raise no_such_kernel(self.kernel_name) from None
         self.language = str(spec.language or "").lower()
         self._handed_environ = dict(self.env)  # a new kernel starts from the session's env
         extra: List[str] = []
@@ -339,10 +169,10 @@ class KernelSession:
             # IPython would write every cell into the user's ~/.ipython history database.
             extra.append("--HistoryManager.hist_file=:memory:")
             if os.name == "posix":  # the watchdog replaces ipykernel's own parent poller
-                startup = _WATCHDOG
+                startup = WATCHDOG_STARTUP
                 if spec.argv[1:3] == ["-m", "ipykernel_launcher"]:
-                    spec.argv = [spec.argv[0], "-c", _LAUNCHER, *spec.argv[3:]]
-                    startup += "\n" + _UNBLOCK
+                    spec.argv = [spec.argv[0], "-c", LAUNCHER, *spec.argv[3:]]
+                    startup += "\n" + UNBLOCK_DEBUGPY
                 extra += ["--IPKernelApp.parent_handle=0", f"--IPKernelApp.exec_lines={startup}"]
         log = open(os.path.join(self._runtime_dir, "kernel.log"), "wb")  # noqa: SIM115
         self._marker = leftovers.new_marker()
@@ -356,7 +186,7 @@ class KernelSession:
             )
         except NoSuchKernel:
             self._remove_runtime_dir()
-            raise _no_such_kernel(self.kernel_name) from None
+            raise no_such_kernel(self.kernel_name) from None
         except OSError as exc:  # the kernelspec's program is missing or not executable
             self._remove_runtime_dir()
             raise KernelUnavailable(
@@ -382,7 +212,7 @@ class KernelSession:
             return None
         assert self._client is not None
         try:
-            _await_kernel(self._client, self.startup_timeout)
+            await_kernel(self._client, self.startup_timeout)
         except RuntimeError as exc:
             return f"kernel {self.kernel_name!r} did not start: {exc}{self._log_tail()}"
         self._ready = True
@@ -415,16 +245,16 @@ class KernelSession:
         if manager is None:
             self._remove_runtime_dir()
             return
-        _kill_group(manager)
+        kill_group(manager)
         runtime_dir, self._runtime_dir = self._runtime_dir, None
         reaper = threading.Thread(
-            target=_reap,
+            target=reap,
             args=(manager, runtime_dir, self._marker, self._since),
             name="runbook-kernel-reaper",
         )
         self._since = -1
-        with _REAPERS_LOCK:
-            _REAPERS.append(reaper)
+        with REAPERS_LOCK:
+            REAPERS.append(reaper)
         reaper.start()
 
     def _remove_runtime_dir(self) -> None:
