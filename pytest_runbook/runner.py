@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from . import report
+from .cell_source import prepared_source
 from .languages import Language, SessionSpec, UnknownLanguage, language_of
 from .model import Cell, Document, Result
 from .sessions.base import Request, Session, Ticket
@@ -35,13 +36,6 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_][A-Z0-9_]*[A-Z][A-Z0-9_]*$")
 # Runme keeps about 128 KiB of an output; Linux refuses any single environment string over
 # 128 KiB (E2BIG, every later command would fail), so keep the tail well under that, in bytes.
 _LAST_OUTPUT_CAP = 100_000
-_ERREXIT = {"bash": "set -e -o pipefail", "zsh": "set -e -o pipefail", "ksh": "set -e -o pipefail"}
-_POSIX_SHELLS = {"sh", "dash", "ash", "busybox"}
-_EXPORT_START = re.compile(r"\s*export\s+")
-# One word of an export: NAME, or NAME=VALUE with a literal value (no $, `, \: a placeholder).
-_EXPORT_WORD = re.compile(
-    r"""([A-Za-z_][A-Za-z0-9_]*)(=(?:"[^"$`\\]*"|'[^']*'|[^\s"'$`\\;&|]*))?(?=[\s;&|]|$)"""
-)
 # A fresh HOME must be the only home: XDG variables would point tools back at the user's.
 _HOME_VARIABLES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
 
@@ -602,23 +596,8 @@ class FileRun:
         return (cwd or where), environ
 
     def _source(self, cell: Cell, row: Language) -> str:
-        source = cell.source
-        if cell.options.prompt_env == "yes" and not row.interpreter and not row.piecewise:
-            source = self._keep_given_values(source)
-        if row.interpreter and cell.interpreter:
-            shell = cell.interpreter[0].rsplit("/", 1)[-1]
-            # Runme runs shell cells under errexit, whatever the shell; on the first line, so
-            # the shell's "line N" messages still count the cell's own lines.
-            if shell in _ERREXIT:
-                source = f"{_ERREXIT[shell]}; {source}"
-            elif shell in _POSIX_SHELLS:
-                source = f"set -e; {source}"
-        return source
-
-    def _keep_given_values(self, source: str) -> str:
-        """promptEnv: a placeholder export keeps a value the run already provides (Runme)."""
-        given = self.given_env()
-        return "\n".join(_keep_given(line, given) for line in source.split("\n"))
+        given = self.given_env() if cell.options.prompt_env == "yes" else None
+        return prepared_source(cell, row, given)
 
     def _located(self, session: Session, result: Result, first_line: int) -> Result:
         """Error messages name the private cell file; point them at the Markdown instead.
@@ -715,32 +694,3 @@ def _plain(cell: Cell, row: Language) -> bool:
 
 def on_platform(platforms: Tuple[str, ...]) -> bool:
     return any(sys.platform.startswith(p) for p in platforms)
-
-
-def _keep_given(line: str, given: Mapping[str, str]) -> str:
-    """``export A=x B=y; ...`` with ``A=x`` turned into ``A`` when the run gives A a value.
-
-    Only the words of the line's leading ``export``; a value that is computed (``$``,
-    backquotes) is not a placeholder and stays.
-    """
-    start = _EXPORT_START.match(line)
-    if start is None:
-        return line
-    out = [line[: start.end()]]
-    pos = start.end()
-    while True:
-        word = _EXPORT_WORD.match(line, pos)
-        if word is None or word.end() == pos:
-            break
-        given_value = word.group(2) is not None and word.group(1) in given
-        out.append(word.group(1) if given_value else word.group(0))  # keeps the run's value
-        pos = word.end()
-        gap = pos
-        while gap < len(line) and line[gap] in " \t":
-            gap += 1
-        out.append(line[pos:gap])
-        if gap == pos:
-            break
-        pos = gap
-    out.append(line[pos:])
-    return "".join(out)
