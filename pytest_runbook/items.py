@@ -653,4 +653,8 @@ def _doctest_flags(names: Tuple[str, ...], document: Document) -> int:
     try:
         return optionflags_from_ini(names)
     except ValueError as error:
-        raise pytest.UsageError(f"ini doctest_optionflags: {error}") from None
+        # A collection error of the file, not a UsageError: raised inside collect(), pytest
+        # shows a UsageError as a plugin traceback.
+        raise pytest.Collector.CollectError(
+            f"ini {error}\n  fix: correct the name in the ini file's doctest_optionflags"
+        ) from None
