@@ -156,7 +156,10 @@ class _Judging:
         cell = self.cell
         options = cell.options
         if options.background:
-            if result.status is None or result.timed_out or result.status != 0:
+            # A quick exit with a status the cell declares (exit=3) is what the page said
+            # would happen, as the failure report's own hint promises; a running job is 0.
+            quick_exit = result.status != 0 and not options.exit.accepts(result.status or 0)
+            if result.status is None or result.timed_out or quick_exit:
                 why = explain(result, options.exit, options.timeout)
                 if options.ready and result.timed_out:
                     why = (

@@ -29,3 +29,32 @@ def test_an_unknown_doctest_optionflag_is_a_clean_collection_error(
     )
     result.stdout.no_fnmatch_line("*items.py*")
     result.stdout.no_fnmatch_line("*UsageError*")
+
+
+def test_a_background_cell_that_exits_at_once_with_its_declared_status_passes(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # The failure report of such a cell says "add exit=3"; doing so must make it pass.
+    runbook(
+        """
+        ```sh {name=declared background=true exit=3}
+        sh -c 'echo boom; exit 3'
+        ```
+
+        ```sh {name=undeclared background=true}
+        sh -c 'exit 4'
+        ```
+
+        ```sh {name=running background=true exit=nonzero}
+        sleep 5
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:5: cell 'undeclared' background cell did not come up: exit status 4",
+            "*If exit status 4 is what this cell should give, add exit=4 to its attributes*",
+        ]
+    )
