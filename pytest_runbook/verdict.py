@@ -367,11 +367,17 @@ class _Judging:
                 "at its first failing command.",
             )
         if command is None and failed_status and _session_kind(cell) == "shell":
-            notes.append(
-                f"If exit status {result.status} is what this cell should give, add "
-                f"exit={result.status} to its attributes ({{exit={result.status}}} after the "
-                "language; exit=any accepts every status)."
-            )
+            if exit_spec.value == "0":
+                notes.append(
+                    f"If exit status {result.status} is what this cell should give, add "
+                    f"exit={result.status} to its attributes ({{exit={result.status}}} after the "
+                    "language; exit=any accepts every status)."
+                )
+            else:  # "add" would leave the reader with two exit= attributes
+                notes.append(
+                    f"If exit status {result.status} is what this cell should give, change its "
+                    f"exit={exit_spec} to exit={result.status} (exit=any accepts every status)."
+                )
         shown, line = cell, cell.line
         if command is not None:
             shown, line = command_cell(cell, command), command.line

@@ -58,3 +58,25 @@ def test_a_background_cell_that_exits_at_once_with_its_declared_status_passes(
             "*If exit status 4 is what this cell should give, add exit=4 to its attributes*",
         ]
     )
+
+
+def test_a_cell_with_another_exit_is_told_to_change_it_not_to_add_one(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ```sh {name=wrong-status exit=2}
+        (exit 3)
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:1: cell 'wrong-status' exit status 3, expected 2",
+            "If exit status 3 is what this cell should give, change its exit=2 to exit=3 "
+            "(exit=any accepts every status).",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*add exit=3*")
