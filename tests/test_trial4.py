@@ -80,3 +80,25 @@ def test_a_cell_with_another_exit_is_told_to_change_it_not_to_add_one(
         ]
     )
     result.stdout.no_fnmatch_line("*add exit=3*")
+
+
+def test_runbook_update_before_the_path_updates_that_path(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # The guide and reference promise this spelling works; it once failed ("invalid choice").
+    path = runbook(
+        """
+        ```sh {name=greet}
+        echo new
+        ```
+
+        ```output
+        old
+        ```
+        """,
+        name="docs/doc.md",
+    )
+    result = pytester.runpytest("--runbook-update", "docs")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file"])
+    assert "```output\nnew\n```" in path.read_text()
