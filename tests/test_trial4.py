@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +104,58 @@ def test_runbook_update_before_the_path_updates_that_path(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["runbook: 1 output updated in 1 file"])
     assert "```output\nnew\n```" in path.read_text()
+
+
+def _venv_python(root: Path) -> None:
+    """A project's ``.venv/bin/python`` at ``root``: a link to the Python running the tests."""
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").symlink_to(sys.executable)
+
+
+def test_ini_runbook_python_is_a_path_from_the_ini_file_for_files_in_subdirectories(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # The reference's own example: runbook_python = .venv/bin/python, docs in docs/.
+    _venv_python(pytester.path)
+    pytester.makeini("[pytest]\nrunbook_python = .venv/bin/python\n")
+    runbook(
+        """
+        ```python {name=which}
+        import sys
+        print(sys.executable)
+        ```
+
+        ```output
+        [ROOT]/.venv/bin/python
+        ```
+        """,
+        name="docs/guide.md",
+    )
+    result = pytester.runpytest("docs/guide.md")
+    result.assert_outcomes(passed=1)
+
+
+def test_frontmatter_python_is_a_path_from_the_file_whatever_its_cwd(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    _venv_python(pytester.path)
+    runbook(
+        """
+        ---
+        python: ../.venv/bin/python
+        cwd: tmp
+        ---
+
+        ```python {name=which}
+        import sys
+        print(sys.executable)
+        ```
+
+        ```output
+        [ROOT]/.venv/bin/python
+        ```
+        """,
+        name="docs/guide.md",
+    )
+    result = pytester.runpytest("docs/guide.md")
+    result.assert_outcomes(passed=1)
