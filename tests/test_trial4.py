@@ -159,3 +159,20 @@ def test_frontmatter_python_is_a_path_from_the_file_whatever_its_cwd(
     )
     result = pytester.runpytest("docs/guide.md")
     result.assert_outcomes(passed=1)
+
+
+def test_a_bad_flag_value_is_told_the_flag_spelling_of_the_fix(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook("```sh\ntrue\n```\n")
+    result = pytester.runpytest("doc.md", "--runbook-update=all")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --runbook-update: --runbook-update must be one of changed, new, not 'all'",
+            "  fix: write --runbook-update=changed",
+        ]
+    )
+    pytester.makeini("[pytest]\nrunbook_on_failure = halt\n")
+    result = pytester.runpytest("doc.md")
+    result.stderr.fnmatch_lines(["  fix: write runbook_on_failure = continue"])
