@@ -176,3 +176,28 @@ def test_a_bad_flag_value_is_told_the_flag_spelling_of_the_fix(
     pytester.makeini("[pytest]\nrunbook_on_failure = halt\n")
     result = pytester.runpytest("doc.md")
     result.stderr.fnmatch_lines(["  fix: write runbook_on_failure = continue"])
+
+
+def test_an_unknown_frontmatter_fixture_names_its_line(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    runbook(
+        """
+        ---
+        timeout: 5
+        fixtures: [tmp_path, no_such_fixture]
+        ---
+
+        ```sh {name=hello}
+        echo hi
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:3: frontmatter fixtures: fixture 'no_such_fixture' not found",
+            "fix: define it in a conftest.py or plugin ('pytest --fixtures' lists them)",
+        ]
+    )
