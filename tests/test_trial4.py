@@ -201,3 +201,41 @@ def test_an_unknown_frontmatter_fixture_names_its_line(
             "fix: define it in a conftest.py or plugin ('pytest --fixtures' lists them)",
         ]
     )
+
+
+def test_a_readme_transcript_is_a_transcript_under_another_file_shell_too(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # The guide: a sh block of "$ " commands and output lines is checked like a console
+    # block. With shell: sh it ran as an sh script instead, its output lines as commands.
+    runbook(
+        """
+        ---
+        shell: sh
+        ---
+
+        ```sh
+        $ printf 'a\\nb\\n' | wc -l
+        2
+        $ echo done
+        finished
+        ```
+
+        ```sh {name=script}
+        echo "[${BASH_VERSION:+bash}]"
+        ```
+
+        ```output
+        []
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "doc.md:8: command 'echo done': output differs: "
+            "expected line 1 'finished' does not match output line 1 'done'",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*not found*")

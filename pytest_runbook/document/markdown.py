@@ -276,11 +276,17 @@ class _Parser:
             role = "doc"
 
         commands: Tuple[Command, ...] = ()
-        if role == "shell":
+        # A file shell other than bash (shell: zsh) makes a shell block a script; one written
+        # as a transcript is still read as one, and runs like a ```console block (in bash).
+        through_file_shell = (
+            role == "script" and "interpreter" not in attrs and interpreter == self.options.shell
+        )
+        if role == "shell" or through_file_shell:
             # ```sh with "$ jq --version" then "jq-1.6": a transcript, as a reader reads it.
             transcript = readme_transcript(lines, block.content_start)
             if transcript is not None:
                 role, commands = "console", self._commands(transcript)
+                interpreter = None
         elif role == "pycon":
             commands = self._examples(lines, block.content_start + skipped_lines)
             if not commands:
