@@ -326,6 +326,8 @@ class _Judging:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
         notes = [result.note, report.answers_note(cell.options.answers), self.background_log]
+        if result.waiting_for_input:
+            notes.append(_literal_prompt_note(cell, result.output))
         if result.stderr.strip():
             notes.append(
                 "stderr (not compared: doctest compares what an example prints to stdout):\n"
@@ -398,6 +400,26 @@ class _Judging:
             highlight=highlight,
             notes=tuple(notes),
         )
+
+
+def _literal_prompt_note(cell: Cell, output: str) -> str:
+    """An ``expect`` whose text the output shows but whose regex does not match it: the
+    prompt's ``?``, ``(`` or ``[`` was read as regex syntax ("Are you sure? ")."""
+    for answer in cell.options.answers:
+        try:
+            matched = re.search(answer.expect, output) is not None
+        except re.error:
+            continue
+        if not matched and answer.expect in output:
+            # re.escape would escape every space too; only regex syntax needs it here.
+            escaped = re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", answer.expect)
+            escaped = escaped.replace("\\", "\\\\").replace('"', '\\"')  # YAML "..."
+            return (
+                f"The prompt {answer.expect!r} is in the output as written, but expect is a "
+                "regular expression, and as one it does not match that text: escape it, "
+                f'expect: "{escaped}" in the directive.'
+            )
+    return ""
 
 
 # -- the rules, shared with the runner (which stops a console block where a verdict would) ----

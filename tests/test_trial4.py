@@ -239,3 +239,43 @@ def test_a_readme_transcript_is_a_transcript_under_another_file_shell_too(
         ]
     )
     result.stdout.no_fnmatch_line("*not found*")
+
+
+def test_an_unescaped_prompt_in_answers_is_told_how_to_escape_it(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # The recipe says to escape ?, ( and [; a reader who did not gets the exact fix.
+    runbook(
+        """
+        <!-- runbook:
+          name: confirm
+          answers:
+            - {expect: "Environment [dev]: ", send: "prod"}
+        -->
+        ```sh
+        read -r -p "Environment [dev]: " target
+        ```
+
+        <!-- runbook:
+          name: fixed
+          answers:
+            - {expect: "Environment \\\\[dev\\\\]: ", send: "prod"}
+        -->
+        ```sh
+        read -r -p "Environment [dev]: " target
+        echo "target=$target"
+        ```
+
+        ```output
+        Environment [dev]: target=prod
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    expected = (
+        "The prompt 'Environment [dev]: ' is in the output as written, but expect is a "
+        "regular expression, and as one it does not match that text: escape it, "
+        r'expect: "Environment \\[dev\\]: " in the directive.'
+    )
+    assert expected in result.stdout.lines
