@@ -279,3 +279,31 @@ def test_an_unescaped_prompt_in_answers_is_told_how_to_escape_it(
         r'expect: "Environment \\[dev\\]: " in the directive.'
     )
     assert expected in result.stdout.lines
+
+
+def test_ready_without_background_and_a_background_console_block_are_warned_about(
+    pytester: pytest.Pytester, runbook: Any
+) -> None:
+    # Both were silently run in the foreground: a page that meant a service waited on it.
+    runbook(
+        """
+        ```sh {name=server ready="listening"}
+        echo listening
+        ```
+
+        ```console {background=true}
+        $ echo hi
+        hi
+        ```
+        """
+    )
+    result = pytester.runpytest("doc.md")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*doc.md:1: RunbookWarning: ready= has no effect without background=true: the cell "
+            "runs in the foreground until it ends; add background=true, or remove ready=",
+            "*doc.md:5: RunbookWarning: background=true has no effect on a console transcript, "
+            "whose commands run in the foreground one by one; write the service as a ```sh cell",
+        ]
+    )

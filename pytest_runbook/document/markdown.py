@@ -343,6 +343,18 @@ class _Parser:
             return
         self.problems.unknown_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
         options = self._cell_options(attrs, origins)
+        if options.ready is not None and not options.background:
+            self.notice(
+                origins.get("ready", block.fence_line),
+                "ready= has no effect without background=true: the cell runs in the "
+                "foreground until it ends; add background=true, or remove ready=",
+            )
+        elif options.background and role == "console":
+            self.notice(
+                origins.get("background", block.fence_line),
+                "background=true has no effect on a console transcript, whose commands run "
+                "in the foreground one by one; write the service as a ```sh cell",
+            )
         if role == "pycon":
             kind, source = "pycon", "\n".join(c.source for c in commands)
             source_line = commands[0].line
