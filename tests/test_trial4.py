@@ -281,10 +281,10 @@ def test_an_unescaped_prompt_in_answers_is_told_how_to_escape_it(
     assert expected in result.stdout.lines
 
 
-def test_ready_without_background_and_a_background_console_block_are_warned_about(
+def test_ready_without_background_and_background_where_it_cannot_run_are_warned_about(
     pytester: pytest.Pytester, runbook: Any
 ) -> None:
-    # Both were silently run in the foreground: a page that meant a service waited on it.
+    # All were silently run in the foreground: a page that meant a service waited on it.
     runbook(
         """
         ```sh {name=server ready="listening"}
@@ -295,15 +295,21 @@ def test_ready_without_background_and_a_background_console_block_are_warned_abou
         $ echo hi
         hi
         ```
+
+        ```python {name=py background=true}
+        print("hi")
+        ```
         """
     )
     result = pytester.runpytest("doc.md")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
             "*doc.md:1: RunbookWarning: ready= has no effect without background=true: the cell "
             "runs in the foreground until it ends; add background=true, or remove ready=",
-            "*doc.md:5: RunbookWarning: background=true has no effect on a console transcript, "
-            "whose commands run in the foreground one by one; write the service as a ```sh cell",
+            "*doc.md:5: RunbookWarning: background=true has no effect on a console transcript: "
+            "it runs in the foreground; start a service from a ```sh cell",
+            "*doc.md:10: RunbookWarning: background=true has no effect on a Python or kernel "
+            "cell: it runs in the foreground; start a service from a ```sh cell",
         ]
     )

@@ -349,11 +349,13 @@ class _Parser:
                 "ready= has no effect without background=true: the cell runs in the "
                 "foreground until it ends; add background=true, or remove ready=",
             )
-        elif options.background and role == "console":
+        elif options.background and role not in ("shell", "script"):
+            # Only the shell session starts jobs in the background (languages.py).
+            what = "a console transcript" if role == "console" else "a Python or kernel cell"
             self.notice(
                 origins.get("background", block.fence_line),
-                "background=true has no effect on a console transcript, whose commands run "
-                "in the foreground one by one; write the service as a ```sh cell",
+                f"background=true has no effect on {what}: it runs in the foreground; "
+                "start a service from a ```sh cell",
             )
         if role == "pycon":
             kind, source = "pycon", "\n".join(c.source for c in commands)
