@@ -400,10 +400,14 @@ class RunbookItem(pytest.Item):
     def _check_fixtures_exist(self) -> None:
         """An unknown name in frontmatter ``fixtures:`` is the document's error: say so plainly."""
         known = self._fixtureinfo.name2fixturedefs
-        missing = [n for n in self.parent.document.options.fixtures if n not in known]
+        options = self.parent.document.options
+        missing = [n for n in options.fixtures if n not in known]
         if missing:
+            where = self.parent.display_path
+            if options.fixtures_line is not None:
+                where += f":{options.fixtures_line + 1}"
             raise CellFailed(
-                f"{self.parent.display_path}: frontmatter fixtures: "
+                f"{where}: frontmatter fixtures: "
                 + ", ".join(f"fixture {n!r} not found" for n in missing)
                 + "\nfix: define it in a conftest.py or plugin ('pytest --fixtures' lists them)"
             )
@@ -653,4 +657,8 @@ def _doctest_flags(names: Tuple[str, ...], document: Document) -> int:
     try:
         return optionflags_from_ini(names)
     except ValueError as error:
-        raise pytest.UsageError(f"ini doctest_optionflags: {error}") from None
+        # A collection error of the file, not a UsageError: raised inside collect(), pytest
+        # shows a UsageError as a plugin traceback.
+        raise pytest.Collector.CollectError(
+            f"ini {error}\n  fix: correct the name in the ini file's doctest_optionflags"
+        ) from None

@@ -137,6 +137,7 @@ class FileOptions:
     tags: Tuple[str, ...] = ()
     shell_line: Optional[int] = None  # where the frontmatter names ``shell`` (None: ini default)
     cwd_line: Optional[int] = None  # where the frontmatter names ``cwd`` (None: not there)
+    fixtures_line: Optional[int] = None  # where the frontmatter names ``fixtures``
     # The Python session: its interpreter argv (frontmatter ``python:`` / ini runbook_python;
     # () = pytest's own), off for ``python: script`` (every Python cell a fresh script).
     python: Tuple[str, ...] = ()

@@ -87,7 +87,8 @@ def parse_choice(value: Any, choices: Tuple[str, ...], key: str) -> str:
     if text not in choices:
         raise OptionError(
             f"{key} must be one of {', '.join(choices)}, not {value!r}",
-            f"write {key} = {choices[0]}",
+            # A flag takes its value after "=": "--runbook-update = changed" is three words.
+            f"write {key}={choices[0]}" if key.startswith("--") else f"write {key} = {choices[0]}",
         )
     return text
 

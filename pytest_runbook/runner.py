@@ -178,6 +178,10 @@ class FileRun:
             env = self._env_now()
             shell, columns = self.document.options.shell, self.settings.columns
             python = self.document.options.python or self.settings.python
+            if python and os.sep in python[0] and not os.path.isabs(python[0]):
+                # Frontmatter python: .venv/bin/python is a path from the file, as its cwd:
+                # is, whatever directory the session starts in (cwd: tmp, cwd: sub).
+                python = (os.path.join(self._file_dir, python[0]), *python[1:])
             spec = SessionSpec(key, self.workdir(), env, shell, columns, python)
             session = self._sessions[key] = row.factory(spec)
             self._session_env = env

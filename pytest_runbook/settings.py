@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
@@ -103,6 +104,21 @@ def _ini(config: pytest.Config, key: str) -> Any:
         raise RunbookError(f"ini {key}", None, f"{key}: {error}", f"write {key} = true") from None
 
 
+def _ini_python(config: pytest.Config) -> str:
+    """ini ``runbook_python``, a relative path (``.venv/bin/python``) made absolute from the
+    ini file's directory: the sessions start in each file's own directory, where it would
+    name nothing for a file in ``docs/``."""
+    value = str(config.getini("runbook_python"))
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return value  # reported, with its fix, where the value is parsed (frontmatter.py)
+    if not words or os.path.isabs(words[0]) or os.sep not in words[0]:
+        return value  # pytest's own, "script", or a command looked up on PATH
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return shlex.join([os.path.join(str(base), words[0]), *words[1:]])
+
+
 def from_config(config: pytest.Config) -> Settings:
     """Read options once; ini values are the defaults the command line overrides."""
 
@@ -119,7 +135,7 @@ def from_config(config: pytest.Config) -> Settings:
             _choice(("continue", "stop")),
             *_option(config, "runbook_on_failure", "runbook_on_failure"),
         ),
-        python=str(config.getini("runbook_python")),
+        python=_ini_python(config),
         python_blocks=_checked(
             _choice(("named", "all")),
             config.getini("runbook_python_blocks") or "named",

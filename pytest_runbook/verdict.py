@@ -156,7 +156,10 @@ class _Judging:
         cell = self.cell
         options = cell.options
         if options.background:
-            if result.status is None or result.timed_out or result.status != 0:
+            # A quick exit with a status the cell declares (exit=3) is what the page said
+            # would happen, as the failure report's own hint promises; a running job is 0.
+            quick_exit = result.status != 0 and not options.exit.accepts(result.status or 0)
+            if result.status is None or result.timed_out or quick_exit:
                 why = explain(result, options.exit, options.timeout)
                 if options.ready and result.timed_out:
                     why = (
@@ -323,6 +326,8 @@ class _Judging:
         cell = self.cell
         exit_spec = command.exit if command else cell.options.exit
         notes = [result.note, report.answers_note(cell.options.answers), self.background_log]
+        if result.waiting_for_input:
+            notes.append(_literal_prompt_note(cell, result.output))
         if result.stderr.strip():
             notes.append(
                 "stderr (not compared: doctest compares what an example prints to stdout):\n"
@@ -364,11 +369,17 @@ class _Judging:
                 "at its first failing command.",
             )
         if command is None and failed_status and _session_kind(cell) == "shell":
-            notes.append(
-                f"If exit status {result.status} is what this cell should give, add "
-                f"exit={result.status} to its attributes ({{exit={result.status}}} after the "
-                "language; exit=any accepts every status)."
-            )
+            if exit_spec.value == "0":
+                notes.append(
+                    f"If exit status {result.status} is what this cell should give, add "
+                    f"exit={result.status} to its attributes ({{exit={result.status}}} after the "
+                    "language; exit=any accepts every status)."
+                )
+            else:  # "add" would leave the reader with two exit= attributes
+                notes.append(
+                    f"If exit status {result.status} is what this cell should give, change its "
+                    f"exit={exit_spec} to exit={result.status} (exit=any accepts every status)."
+                )
         shown, line = cell, cell.line
         if command is not None:
             shown, line = command_cell(cell, command), command.line
@@ -389,6 +400,26 @@ class _Judging:
             highlight=highlight,
             notes=tuple(notes),
         )
+
+
+def _literal_prompt_note(cell: Cell, output: str) -> str:
+    """An ``expect`` whose text the output shows but whose regex does not match it: the
+    prompt's ``?``, ``(`` or ``[`` was read as regex syntax ("Are you sure? ")."""
+    for answer in cell.options.answers:
+        try:
+            matched = re.search(answer.expect, output) is not None
+        except re.error:
+            continue
+        if not matched and answer.expect in output:
+            # re.escape would escape every space too; only regex syntax needs it here.
+            escaped = re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", answer.expect)
+            escaped = escaped.replace("\\", "\\\\").replace('"', '\\"')  # YAML "..."
+            return (
+                f"The prompt {answer.expect!r} is in the output as written, but expect is a "
+                "regular expression, and as one it does not match that text: escape it, "
+                f'expect: "{escaped}" in the directive.'
+            )
+    return ""
 
 
 # -- the rules, shared with the runner (which stops a console block where a verdict would) ----

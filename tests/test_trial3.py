@@ -176,8 +176,10 @@ def test_a_python_interpreter_that_is_not_there_says_where_to_fix_it(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "Could not start the Python session (.venv/bin/python): No such file or directory: "
-            ".venv/bin/python. Fix: name an installed interpreter in the frontmatter's python: "
+            # The path as resolved from the file's directory: where it was looked for.
+            f"Could not start the Python session ({pytester.path}/.venv/bin/python): No such "
+            f"file or directory: {pytester.path}/.venv/bin/python. Fix: name an installed "
+            "interpreter in the frontmatter's python: "
             "(or ini runbook_python), or remove it to use pytest's own Python."
         ]
     )

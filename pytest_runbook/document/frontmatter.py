@@ -316,6 +316,7 @@ def file_options(
         tags=tags,
         shell_line=line_of(settings["shell"][0]) if "shell" in settings else None,
         cwd_line=line_of(settings["cwd"][0]) if "cwd" in settings else None,
+        fixtures_line=line_of(settings["fixtures"][0]) if "fixtures" in settings else None,
         home=values.get("home"),
     )
 

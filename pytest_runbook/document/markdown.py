@@ -276,11 +276,17 @@ class _Parser:
             role = "doc"
 
         commands: Tuple[Command, ...] = ()
-        if role == "shell":
+        # A file shell other than bash (shell: zsh) makes a shell block a script; one written
+        # as a transcript is still read as one, and runs like a ```console block (in bash).
+        through_file_shell = (
+            role == "script" and "interpreter" not in attrs and interpreter == self.options.shell
+        )
+        if role == "shell" or through_file_shell:
             # ```sh with "$ jq --version" then "jq-1.6": a transcript, as a reader reads it.
             transcript = readme_transcript(lines, block.content_start)
             if transcript is not None:
                 role, commands = "console", self._commands(transcript)
+                interpreter = None
         elif role == "pycon":
             commands = self._examples(lines, block.content_start + skipped_lines)
             if not commands:
@@ -337,6 +343,20 @@ class _Parser:
             return
         self.problems.unknown_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
         options = self._cell_options(attrs, origins)
+        if options.ready is not None and not options.background:
+            self.notice(
+                origins.get("ready", block.fence_line),
+                "ready= has no effect without background=true: the cell runs in the "
+                "foreground until it ends; add background=true, or remove ready=",
+            )
+        elif options.background and role not in ("shell", "script"):
+            # Only the shell session starts jobs in the background (languages.py).
+            what = "a console transcript" if role == "console" else "a Python or kernel cell"
+            self.notice(
+                origins.get("background", block.fence_line),
+                f"background=true has no effect on {what}: it runs in the foreground; "
+                "start a service from a ```sh cell",
+            )
         if role == "pycon":
             kind, source = "pycon", "\n".join(c.source for c in commands)
             source_line = commands[0].line
