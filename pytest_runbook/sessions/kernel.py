@@ -73,6 +73,27 @@ _PROMPT_WINDOW = 65536  # characters of recent output an answer's prompt is look
 _POLL_SECONDS = 0.25  # how often a waiting collect checks that the kernel is still alive
 
 
+_CONTEXT: List[Any] = []
+
+
+def _client_context() -> Any:
+    """The zmq context of our kernel clients: sockets retry a refused connection every 5 ms.
+
+    The client's sockets connect before the kernel has bound its own, so they retry, by
+    default every 100 ms, each on its own. The shell socket's answer to ``kernel_info`` says
+    the kernel is ready, but the stdin socket may still be waiting for its next try, and the
+    kernel drops an ``input_request`` to a client that is not connected yet: the first cell
+    reading input() then hung until its timeout (5 of 20 fresh kernels under load).
+    """
+    import zmq
+
+    if not _CONTEXT:
+        context = zmq.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, 5)
+        _CONTEXT.append(context)
+    return _CONTEXT[0]
+
+
 @dataclass
 class _Ticket:
     request: Request
@@ -201,7 +222,7 @@ class KernelSession:
         # After kill -9 of pytest, what the kernel's cells detached is ended by the watchdog.
         runtime = [self._runtime_dir] if self._runtime_dir else []
         watchdog.register(leftovers.watchdog_marker(self._marker), runtime)
-        client = manager.client()
+        client = manager.client(context=_client_context())
         # No heartbeat thread: a dead kernel is seen by polling its process.
         client.start_channels(hb=False)
         self._manager, self._client, self._ready = manager, client, False
