@@ -135,7 +135,8 @@ def test_input_reads_stdin_lines_then_end_of_input(shared: KernelSession) -> Non
             print('EOF')
         """
     result = shared.run(request(source, stdin="ada\nlovelace\n"))
-    # Failed once in CI (status None, no output) and never since: the note and time say more.
+    # Failed once in CI (status None, no output): the first cell of the fresh shared kernel
+    # lost its input_request (see test_a_fresh_kernels_first_cell_gets_its_input).
     assert (result.status, result.output) == (0, "Name? hello ada lovelace\nEOF\n"), (
         result.note,
         result.duration,
