@@ -343,20 +343,7 @@ class _Parser:
             return
         self.problems.unknown_keys(attrs, origins, KNOWN_ATTRIBUTES, "attribute")
         options = self._cell_options(attrs, origins)
-        if options.ready is not None and not options.background:
-            self.notice(
-                origins.get("ready", block.fence_line),
-                "ready= has no effect without background=true: the cell runs in the "
-                "foreground until it ends; add background=true, or remove ready=",
-            )
-        elif options.background and role not in ("shell", "script"):
-            # Only the shell session starts jobs in the background (languages.py).
-            what = "a console transcript" if role == "console" else "a Python or kernel cell"
-            self.notice(
-                origins.get("background", block.fence_line),
-                f"background=true has no effect on {what}: it runs in the foreground; "
-                "start a service from a ```sh cell",
-            )
+        self.problems.background_without_effect(options, role, origins, block.fence_line)
         if role == "pycon":
             kind, source = "pycon", "\n".join(c.source for c in commands)
             source_line = commands[0].line

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import RunbookError
-from ..model import Notice
+from ..model import CellOptions, Notice
 from .attributes import Invalid
 
 __all__ = ["InvalidDocument", "Problem", "Problems"]
@@ -135,6 +135,25 @@ class Problems:
                 line,
                 f"frontmatter key {key!r} is not one pytest-runbook reads; "
                 f"did you mean {close[0]!r}?",
+            )
+
+    def background_without_effect(
+        self, options: CellOptions, role: str, origins: Mapping[str, int], fence_line: int
+    ) -> None:
+        """``ready=`` or ``background=true`` where they change nothing: said, not ignored."""
+        if options.ready is not None and not options.background:
+            self.notice(
+                origins.get("ready", fence_line),
+                "ready= has no effect without background=true: the cell runs in the "
+                "foreground until it ends; add background=true, or remove ready=",
+            )
+        elif options.background and role not in ("shell", "script"):
+            # Only the shell session starts jobs in the background (languages.py).
+            what = "a console transcript" if role == "console" else "a Python or kernel cell"
+            self.notice(
+                origins.get("background", fence_line),
+                f"background=true has no effect on {what}: it runs in the foreground; "
+                "start a service from a ```sh cell",
             )
 
     def marker_names(self, tags: Sequence[str], line: int) -> Tuple[str, ...]:
